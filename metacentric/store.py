@@ -1,0 +1,295 @@
+"""The durable store: SQLite file by default, PostgreSQL by URL. Tables are created at start.
+
+Every "do it once" rule of the product is a unique key here, claimed with an insert: a second claim
+fails with IntegrityError, whatever process or thread makes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from metacentric.tables import (
+    AnalysisRow,
+    Base,
+    BudgetDecisionRow,
+    CampaignRow,
+    LaunchRow,
+    MetricSnapshotRow,
+    ModelVersionRow,
+    PostRow,
+    TokenRow,
+    WebhookDeliveryRow,
+)
+from models import Analysis, BudgetDecision, Campaign, PublishResult
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def _insert_once(self, row: Base) -> bool:
+        """Insert a row whose key must be unique; False if it already existed."""
+        try:
+            with self.session() as s:
+                s.add(row)
+            return True
+        except IntegrityError:
+            return False
+
+    # campaigns -------------------------------------------------------------------------------------
+    def save_campaign(self, campaign: Campaign, *, auto_optimize: bool = True) -> None:
+        with self.session() as s:
+            row = s.get(CampaignRow, campaign.id)
+            if row is None:
+                s.add(CampaignRow(id=campaign.id, data=campaign.model_dump(mode="json"), auto_optimize=auto_optimize))
+            else:
+                row.data = campaign.model_dump(mode="json")
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None:
+        with self.session() as s:
+            row = s.get(CampaignRow, campaign_id)
+            return Campaign.model_validate(row.data) if row else None
+
+    def campaign_state(self, campaign_id: str) -> str | None:
+        with self.session() as s:
+            row = s.get(CampaignRow, campaign_id)
+            return row.state if row else None
+
+    def set_campaign_state(self, campaign_id: str, state: str) -> None:
+        with self.session() as s:
+            row = s.get(CampaignRow, campaign_id)
+            if row is not None:
+                row.state = state
+
+    def campaign_ids(self, *, optimizable_only: bool = False) -> list[str]:
+        with self.session() as s:
+            q = select(CampaignRow.id).order_by(CampaignRow.created_at)
+            if optimizable_only:
+                q = q.where(CampaignRow.auto_optimize.is_(True), CampaignRow.state == "COMPLETED")
+            return list(s.scalars(q))
+
+    # analyses --------------------------------------------------------------------------------------
+    def save_analysis(self, analysis: Analysis, features: dict[str, Any] | None = None) -> None:
+        with self.session() as s:
+            s.add(AnalysisRow(campaign_id=analysis.campaign_id, data=analysis.model_dump(mode="json", by_alias=True),
+                              features=features or {}))
+
+    def latest_analysis(self, campaign_id: str) -> Analysis | None:
+        with self.session() as s:
+            row = s.scalars(select(AnalysisRow).where(AnalysisRow.campaign_id == campaign_id)
+                            .order_by(AnalysisRow.id.desc()).limit(1)).first()
+            # Stored analyses are history: their schedule may be in the past now, so skip the "future" check.
+            return Analysis.model_validate(row.data, context={"now": datetime.min.replace(tzinfo=UTC)}) if row else None
+
+    def analyses_with_features(self) -> list[tuple[str, dict[str, Any], datetime]]:
+        with self.session() as s:
+            rows = s.scalars(select(AnalysisRow).order_by(AnalysisRow.id)).all()
+            return [(r.campaign_id, r.features, r.created_at) for r in rows]
+
+    # posts: the publish intent log -----------------------------------------------------------------
+    def _post(self, s: Session, campaign_id: str, platform: str) -> PostRow:
+        row = s.scalars(select(PostRow).where(PostRow.campaign_id == campaign_id, PostRow.platform == platform)
+                        .with_for_update()).first()
+        if row is None:
+            raise KeyError(f"no post row for {campaign_id}/{platform}; call claim_post first")
+        return row
+
+    def claim_post(self, campaign_id: str, platform: str) -> None:
+        """Make sure the (campaign, platform) row exists; the unique key keeps it single."""
+        self._insert_once(PostRow(campaign_id=campaign_id, platform=platform, intent={}))
+
+    def post(self, campaign_id: str, platform: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.scalars(select(PostRow).where(PostRow.campaign_id == campaign_id,
+                                                  PostRow.platform == platform)).first()
+            return _post_dict(row) if row else None
+
+    def posts(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
+        with self.session() as s:
+            q = select(PostRow).order_by(PostRow.id)
+            if campaign_id is not None:
+                q = q.where(PostRow.campaign_id == campaign_id)
+            return [_post_dict(r) for r in s.scalars(q)]
+
+    def load(self, campaign_id: str, platform: str) -> dict[str, Any]:
+        with self.session() as s:
+            return dict(self._post(s, campaign_id, platform).intent)
+
+    def save(self, campaign_id: str, platform: str, state: dict[str, Any]) -> None:
+        with self.session() as s:
+            self._post(s, campaign_id, platform).intent = dict(state)
+
+    def record_result(self, result: PublishResult) -> None:
+        with self.session() as s:
+            row = self._post(s, result.campaign_id, result.platform.value)
+            row.status = result.status.value
+            row.post_id = result.post_id
+            row.url = result.url
+            row.error = result.error
+            row.deferred_until = result.deferred_until
+            row.attempts = row.attempts + result.attempts
+
+    # metrics ---------------------------------------------------------------------------------------
+    def upsert_snapshot(self, campaign_id: str, platform: str, kind: str, day: str, data: dict[str, Any]) -> None:
+        with self.session() as s:
+            row = s.scalars(select(MetricSnapshotRow).where(
+                MetricSnapshotRow.campaign_id == campaign_id, MetricSnapshotRow.platform == platform,
+                MetricSnapshotRow.kind == kind, MetricSnapshotRow.day == day)).first()
+            if row is None:
+                s.add(MetricSnapshotRow(campaign_id=campaign_id, platform=platform, kind=kind, day=day, data=data))
+            else:
+                row.data = data
+
+    def snapshots(self, campaign_id: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        with self.session() as s:
+            q = select(MetricSnapshotRow).order_by(MetricSnapshotRow.day, MetricSnapshotRow.id)
+            if campaign_id is not None:
+                q = q.where(MetricSnapshotRow.campaign_id == campaign_id)
+            if kind is not None:
+                q = q.where(MetricSnapshotRow.kind == kind)
+            return [{"campaign_id": r.campaign_id, "platform": r.platform, "kind": r.kind, "day": r.day, **r.data}
+                    for r in s.scalars(q)]
+
+    # budget decisions (the audit log) --------------------------------------------------------------
+    def claim_decision(self, decision: BudgetDecision) -> bool:
+        """Record a decision for its window; False if that window was already decided."""
+        return self._insert_once(BudgetDecisionRow(
+            campaign_id=decision.campaign_id, window=decision.window, outcome=decision.outcome.value,
+            data=decision.model_dump(mode="json"), decided_at=decision.decided_at))
+
+    def update_decision(self, decision: BudgetDecision) -> None:
+        with self.session() as s:
+            row = s.scalars(select(BudgetDecisionRow).where(BudgetDecisionRow.campaign_id == decision.campaign_id,
+                                                            BudgetDecisionRow.window == decision.window)).one()
+            row.outcome = decision.outcome.value
+            row.data = decision.model_dump(mode="json")
+
+    def decision(self, campaign_id: str, window: str) -> BudgetDecision | None:
+        with self.session() as s:
+            row = s.scalars(select(BudgetDecisionRow).where(BudgetDecisionRow.campaign_id == campaign_id,
+                                                            BudgetDecisionRow.window == window)).first()
+            return BudgetDecision.model_validate(row.data) if row else None
+
+    def decisions(self, campaign_id: str) -> list[BudgetDecision]:
+        with self.session() as s:
+            rows = s.scalars(select(BudgetDecisionRow).where(BudgetDecisionRow.campaign_id == campaign_id)
+                             .order_by(BudgetDecisionRow.decided_at, BudgetDecisionRow.id)).all()
+            return [BudgetDecision.model_validate(r.data) for r in rows]
+
+    # webhook deliveries and launches ---------------------------------------------------------------
+    def record_delivery(self, delivery_id: str, kind: str, campaign_id: str | None, payload: dict[str, Any],
+                        status: str = "received") -> bool:
+        return self._insert_once(WebhookDeliveryRow(id=delivery_id, kind=kind, campaign_id=campaign_id,
+                                                    payload=payload, status=status))
+
+    def mark_delivery(self, delivery_id: str, status: str, flow_run_id: str | None = None) -> None:
+        with self.session() as s:
+            row = s.get(WebhookDeliveryRow, delivery_id)
+            if row is not None:
+                row.status = status
+                row.flow_run_id = flow_run_id or row.flow_run_id
+
+    def deliveries(self, status: str | None = None) -> list[dict[str, Any]]:
+        with self.session() as s:
+            q = select(WebhookDeliveryRow).order_by(WebhookDeliveryRow.received_at)
+            if status is not None:
+                q = q.where(WebhookDeliveryRow.status == status)
+            return [{"id": r.id, "kind": r.kind, "campaign_id": r.campaign_id, "status": r.status,
+                     "payload": r.payload, "flow_run_id": r.flow_run_id} for r in s.scalars(q)]
+
+    def claim_launch(self, campaign_id: str, delivery_id: str) -> bool:
+        """True for the first delivery that asks to launch this campaign, False for every later one."""
+        return self._insert_once(LaunchRow(campaign_id=campaign_id, delivery_id=delivery_id))
+
+    def set_launch_flow_run(self, campaign_id: str, flow_run_id: str) -> None:
+        with self.session() as s:
+            row = s.get(LaunchRow, campaign_id)
+            if row is not None:
+                row.flow_run_id = flow_run_id
+
+    def launch(self, campaign_id: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.get(LaunchRow, campaign_id)
+            return ({"campaign_id": row.campaign_id, "delivery_id": row.delivery_id, "flow_run_id": row.flow_run_id}
+                    if row else None)
+
+    # tokens ----------------------------------------------------------------------------------------
+    def token(self, platform: str, account: str) -> tuple[dict[str, Any], int] | None:
+        with self.session() as s:
+            row = s.get(TokenRow, (platform, account))
+            return (dict(row.data), row.version) if row else None
+
+    def swap_token(self, platform: str, account: str, data: dict[str, Any], expected_version: int | None) -> bool:
+        """Store a newer token atomically: only if nobody stored one since `expected_version` was read."""
+        if expected_version is None:
+            return self._insert_once(TokenRow(platform=platform, account=account, data=data, version=1))
+        with self.session() as s:
+            row = s.get(TokenRow, (platform, account), with_for_update=True)
+            if row is None or row.version != expected_version:
+                return False
+            row.data = data
+            row.version = expected_version + 1
+            return True
+
+    # model versions --------------------------------------------------------------------------------
+    def save_model(self, version: str, source: str, metrics: dict[str, Any], blob: str, promoted: bool) -> None:
+        with self.session() as s:
+            if promoted:
+                for row in s.scalars(select(ModelVersionRow).where(ModelVersionRow.promoted.is_(True))):
+                    row.promoted = False
+            s.merge(ModelVersionRow(version=version, source=source, metrics=metrics, blob=blob, promoted=promoted))
+
+    def promoted_model(self) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.scalars(select(ModelVersionRow).where(ModelVersionRow.promoted.is_(True))).first()
+            return ({"version": row.version, "source": row.source, "metrics": row.metrics, "blob": row.blob}
+                    if row else None)
+
+    def model_versions(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(select(ModelVersionRow).order_by(ModelVersionRow.created_at)).all()
+            return [{"version": r.version, "source": r.source, "metrics": r.metrics, "promoted": r.promoted}
+                    for r in rows]
+
+
+def _post_dict(row: PostRow) -> dict[str, Any]:
+    return {"campaign_id": row.campaign_id, "platform": row.platform, "status": row.status, "post_id": row.post_id,
+            "url": row.url, "error": row.error, "deferred_until": row.deferred_until, "intent": dict(row.intent),
+            "attempts": row.attempts}

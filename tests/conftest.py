@@ -1,0 +1,42 @@
+"""Shared fixtures: one sandbox server per session (real loopback HTTP), a fresh store per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Keep Prefect quiet and local whatever the developer's profile says.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from metacentric.settings import Settings  # noqa: E402
+from metacentric.store import Store  # noqa: E402
+from sandbox.server import RunningSandbox, start_in_thread  # noqa: E402
+from sandbox.state import SandboxState  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[RunningSandbox]:
+    with start_in_thread(SandboxState(seed=7)) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox(sandbox_server: RunningSandbox) -> Iterator[RunningSandbox]:
+    """The session's sandbox with no faults switched on; faults a test adds are cleared after it."""
+    sandbox_server.state.faults.clear()
+    yield sandbox_server
+    sandbox_server.state.faults.clear()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+@pytest.fixture
+def settings(sandbox: RunningSandbox, tmp_path: Path) -> Settings:
+    return Settings(var_dir=tmp_path).for_sandbox(sandbox.url)
