@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     x_access_token: SecretStr = SecretStr("")
     x_refresh_token: SecretStr = SecretStr("")
 
+    # Polling of asynchronous platform jobs (TikTok publish, Instagram containers, X media, YouTube processing)
+    poll_interval_s: float = Field(default=3.0, gt=0)
+    poll_timeout_s: float = Field(default=600.0, gt=0)
+
     # Budget guardrails
     max_step_fraction: float = Field(default=0.2, gt=0, le=1)
     approval_threshold_fraction: float = Field(default=0.2, gt=0, le=1)
@@ -146,6 +150,9 @@ class Settings(BaseSettings):
         return self.model_copy(
             update={
                 "sandbox_url": base,
+                # The sandbox's async jobs finish in about a second; poll it briskly.
+                "poll_interval_s": min(self.poll_interval_s, 0.1),
+                "poll_timeout_s": min(self.poll_timeout_s, 30.0),
                 "meta_graph_url": base + SANDBOX_PREFIX["graph"],
                 "meta_app_id": self.meta_app_id or "1000000000000001",
                 "meta_app_secret": keep(self.meta_app_secret, secret),

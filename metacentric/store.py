@@ -25,6 +25,7 @@ from metacentric.tables import (
     LaunchRow,
     MetricSnapshotRow,
     ModelVersionRow,
+    PlatformLimitRow,
     PostRow,
     TokenRow,
     WebhookDeliveryRow,
@@ -267,6 +268,20 @@ class Store:
             row.data = data
             row.version = expected_version + 1
             return True
+
+    # platform limits (quota / rate-window knowledge shared by every client process) ----------------
+    def limit(self, platform: str, key: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.get(PlatformLimitRow, (platform, key))
+            return dict(row.data) if row else None
+
+    def put_limit(self, platform: str, key: str, data: dict[str, Any]) -> None:
+        with self.session() as s:
+            row = s.get(PlatformLimitRow, (platform, key))
+            if row is None:
+                s.add(PlatformLimitRow(platform=platform, key=key, data=data))
+            else:
+                row.data = data
 
     # model versions --------------------------------------------------------------------------------
     def save_model(self, version: str, source: str, metrics: dict[str, Any], blob: str, promoted: bool) -> None:

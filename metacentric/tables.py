@@ -109,6 +109,16 @@ class TokenRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class PlatformLimitRow(Base):
+    """What a client knows about a platform's quota or rate window (e.g. exhausted until a time)."""
+
+    __tablename__ = "platform_limits"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ModelVersionRow(Base):
     __tablename__ = "model_versions"
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
