@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     sandbox_url: str = ""  # empty in sandbox mode: start one in-process on a free port
 
     api_token: SecretStr = SecretStr("")
+    # Used for campaigns created outside Metacentric (named "Artist - Song") that have no release registered.
+    default_video_path: str = ""
     meta_webhook_verify_token: SecretStr = Field(
         default=SecretStr(""),
         validation_alias=AliasChoices("META_WEBHOOK_VERIFY_TOKEN", "METACENTRIC_META_WEBHOOK_VERIFY_TOKEN"),

@@ -235,6 +235,32 @@ class Store:
             return [{"id": r.id, "kind": r.kind, "campaign_id": r.campaign_id, "status": r.status,
                      "payload": r.payload, "flow_run_id": r.flow_run_id} for r in s.scalars(q)]
 
+    def accept_delivery(self, delivery_id: str, campaign_id: str | None, payload: dict[str, Any]) -> str:
+        """Record a webhook delivery and, in the same transaction, claim the campaign's launch.
+
+        Returns "launch" (first delivery for this campaign: launch it), "duplicate" (the campaign was
+        already claimed, or this exact delivery was seen) or "ignored" (not a launch signal). One
+        transaction means a crash cannot leave a claimed launch without its delivery, or the reverse.
+        """
+        for _ in range(3):
+            try:
+                with self.session() as s:
+                    if s.get(WebhookDeliveryRow, delivery_id) is not None:
+                        return "duplicate"
+                    if campaign_id is None:
+                        kind = "ignored"
+                    elif s.get(LaunchRow, campaign_id) is not None:
+                        kind = "duplicate"
+                    else:
+                        kind = "launch"
+                        s.add(LaunchRow(campaign_id=campaign_id, delivery_id=delivery_id))
+                    s.add(WebhookDeliveryRow(id=delivery_id, kind=kind, campaign_id=campaign_id, payload=payload,
+                                             status="received" if kind == "launch" else "ignored"))
+                return kind
+            except IntegrityError:
+                continue  # a concurrent delivery won the race; look again
+        return "duplicate"
+
     def claim_launch(self, campaign_id: str, delivery_id: str) -> bool:
         """True for the first delivery that asks to launch this campaign, False for every later one."""
         return self._insert_once(LaunchRow(campaign_id=campaign_id, delivery_id=delivery_id))
@@ -243,6 +269,12 @@ class Store:
         with self.session() as s:
             row = s.get(LaunchRow, campaign_id)
             if row is not None:
+                row.flow_run_id = flow_run_id
+
+    def set_launch_flow_run_if_missing(self, campaign_id: str, flow_run_id: str) -> None:
+        with self.session() as s:
+            row = s.get(LaunchRow, campaign_id)
+            if row is not None and row.flow_run_id is None:
                 row.flow_run_id = flow_run_id
 
     def launch(self, campaign_id: str) -> dict[str, Any] | None:

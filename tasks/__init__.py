@@ -1,0 +1,1 @@
+"""Prefect tasks, grouped by stage. Tasks do the I/O; decisions live in intelligence/."""

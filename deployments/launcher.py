@@ -1,0 +1,127 @@
+"""Hands accepted deliveries to Prefect. The store is the inbox: nothing is lost if Prefect is down.
+
+The receiver writes each accepted delivery (status "received") before it answers 200, then pokes the
+launcher. The launcher's pump takes received deliveries and starts their launch:
+
+- `inprocess` (default for `serve` and `demo`): runs the launch-campaign flow in this process, on the
+  launcher's own event loop, so a launch starts in milliseconds instead of waiting for a worker to poll
+  and spawn a Python process (see README, "Why an in-process launcher").
+- `deployment`: creates a run of the `launch-campaign` deployment with the delivery id as idempotency
+  key, for a layout where workers execute the runs (scale-out).
+
+If handing over fails (Prefect API unreachable), the delivery stays "received" and is retried with
+backoff; a delivery is marked "handed_over" only once Prefect has a flow run for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, Literal
+
+from metacentric.store import Store
+
+log = logging.getLogger("metacentric.launcher")
+
+LaunchMode = Literal["inprocess", "deployment"]
+DEPLOYMENT_NAME = "launch-campaign/launch-campaign"
+
+
+class Launcher:
+    def __init__(self, store: Store, *, mode: LaunchMode = "inprocess", max_concurrent: int = 8,
+                 poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
+        self.store = store
+        self.mode = mode
+        self.poll_s = poll_s
+        self.max_backoff_s = max_backoff_s
+        self.max_concurrent = max_concurrent
+        self.loop = asyncio.new_event_loop()
+        # Run with the creator's context so Prefect settings made with temporary_settings() apply here too.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="metacentric-launcher",
+                                        daemon=True)
+        self._wake: asyncio.Event | None = None
+        self._in_flight: set[str] = set()
+        self._stopping = False
+        self.failures = 0  # consecutive hand-over failures (observable)
+
+    # lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> Launcher:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping = True
+        self.notify()
+        self._thread.join(timeout)
+
+    def notify(self) -> None:
+        """A new delivery is in the store: look now rather than at the next poll."""
+        if self._wake is not None:
+            self.loop.call_soon_threadsafe(self._wake.set)
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        """Run a coroutine on the launcher's loop (where the async clients live)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._pump())
+
+    # the pump --------------------------------------------------------------------------------------
+    async def _pump(self) -> None:
+        self._wake = asyncio.Event()
+        slots = asyncio.Semaphore(self.max_concurrent)
+        tasks: set[asyncio.Task[None]] = set()
+        backoff = 0.0
+        while not self._stopping:
+            for delivery in self.store.deliveries(status="received"):
+                if delivery["kind"] != "launch" or delivery["id"] in self._in_flight:
+                    continue
+                self._in_flight.add(delivery["id"])
+                task = asyncio.create_task(self._hand_over(delivery, slots))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            backoff = min(self.max_backoff_s, max(self.poll_s, backoff * 2)) if self.failures else 0.0
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff or self.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+
+    async def _hand_over(self, delivery: dict[str, Any], slots: asyncio.Semaphore) -> None:
+        try:
+            async with slots:
+                flow_run_id = await (self._run_inprocess(delivery) if self.mode == "inprocess"
+                                     else self._run_deployment(delivery))
+            self.failures = 0
+            if flow_run_id is not None:
+                self.store.mark_delivery(delivery["id"], "handed_over", flow_run_id)
+        except Exception as exc:  # Prefect unreachable or crashed mid-run: keep the delivery, retry later
+            self.failures += 1
+            log.warning("could not hand delivery %s to Prefect (%s); will retry", delivery["id"], type(exc).__name__)
+        finally:
+            self._in_flight.discard(delivery["id"])
+
+    async def _run_inprocess(self, delivery: dict[str, Any]) -> str | None:
+        from flows.launch_campaign import launch_campaign
+
+        state = await launch_campaign(delivery["campaign_id"], return_state=True)
+        if state.is_crashed():
+            raise RuntimeError(f"launch crashed: {state.message}")
+        flow_run_id = state.state_details.flow_run_id
+        return str(flow_run_id) if flow_run_id else None
+
+    async def _run_deployment(self, delivery: dict[str, Any]) -> str | None:
+        from prefect.deployments import arun_deployment
+
+        run = await arun_deployment(DEPLOYMENT_NAME, parameters={"campaign_id": delivery["campaign_id"]},
+                                    idempotency_key=delivery["id"], timeout=0)
+        self.store.set_launch_flow_run_if_missing(delivery["campaign_id"], str(run.id))
+        return str(run.id)

@@ -1,0 +1,199 @@
+"""The webhook receiver (FastAPI): Meta's webhooks, the seed's endpoints, campaign status.
+
+Every accepted delivery is written to the store before the 2xx is sent; the launcher hands it to
+Prefect afterwards. Nothing unauthenticated or malformed reaches the store's launch table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import ValidationError
+
+from deployments.launcher import Launcher
+from deployments.signatures import signature_valid
+from metacentric.media import make_demo_video
+from metacentric.settings import Settings
+from metacentric.store import Store
+from models import Campaign, Creative, Targeting
+from models.events import CampaignCreated, CreateWithOrchestration, MetaWebhook
+from platforms.meta import MetaClient
+
+MAX_BODY = 1024 * 1024  # 1 MB
+ANALYSIS_WAIT_S = 10.0
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(piece)
+    return b"".join(chunks)
+
+
+def delivery_key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:40]
+
+
+def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "error": e["msg"]} for e in exc.errors()]
+
+
+def create_receiver(settings: Settings, store: Store, launcher: Launcher, meta: MetaClient) -> FastAPI:
+    app = FastAPI(title="Metacentric receiver",
+                  description="Meta webhooks and the one-call launch; see /docs for the schema.")
+    app_secret = settings.meta_webhook_app_secret.get_secret_value()
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, status_code=413)
+
+    async def signed_json(request: Request) -> tuple[bytes, Any]:
+        body = await read_body(request)
+        if not signature_valid(app_secret, body, request.headers.get("x-hub-signature-256")):
+            raise HTTPException(401, "missing or invalid X-Hub-Signature-256")
+        try:
+            return body, json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+
+    def accept(delivery_id: str, campaign_id: str | None, payload: dict[str, Any]) -> str:
+        outcome = store.accept_delivery(delivery_id, campaign_id, payload)
+        if outcome == "launch":
+            launcher.notify()
+        return outcome
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "mode": settings.mode}
+
+    @app.get("/webhooks/meta", response_class=PlainTextResponse)
+    async def meta_handshake(request: Request) -> str:
+        q = request.query_params
+        expected = settings.meta_webhook_verify_token.get_secret_value()
+        token = q.get("hub.verify_token", "")
+        if q.get("hub.mode") != "subscribe" or not expected or not hmac.compare_digest(token, expected):
+            raise HTTPException(403, "verification failed")
+        return q.get("hub.challenge", "")
+
+    @app.post("/webhooks/meta")
+    async def meta_webhook(request: Request) -> dict[str, Any]:
+        _, data = await signed_json(request)
+        try:
+            hook = MetaWebhook.model_validate(data)
+        except ValidationError as exc:
+            raise HTTPException(422, validation_detail(exc)) from None
+        outcomes: list[dict[str, Any]] = []
+        for entry in hook.entry:
+            for change in entry.changes:
+                campaign_id = change.campaign_to_launch()
+                key = delivery_key(entry.id, entry.time, change.field, change.value)
+                outcome = accept(key, campaign_id, {"entry": entry.id, "time": entry.time,
+                                                    **change.model_dump()})
+                outcomes.append({"field": change.field, "campaign_id": campaign_id, "outcome": outcome})
+        return {"received": len(outcomes), "changes": outcomes}
+
+    @app.post("/webhook/campaign-created")
+    async def campaign_created(request: Request) -> dict[str, Any]:
+        _, data = await signed_json(request)
+        try:
+            event = CampaignCreated.model_validate(data)
+        except ValidationError as exc:
+            raise HTTPException(422, validation_detail(exc)) from None
+        outcome = accept(delivery_key("campaign-created", event.campaign_id), event.campaign_id,
+                         event.model_dump())
+        return {"campaign_id": event.campaign_id, "outcome": outcome}
+
+    @app.post("/campaigns/create-with-orchestration")
+    async def create_with_orchestration(request: Request) -> dict[str, Any]:
+        auth = request.headers.get("authorization", "")
+        token = settings.api_token.get_secret_value()
+        if not token or not hmac.compare_digest(auth, f"Bearer {token}"):
+            raise HTTPException(401, "send Authorization: Bearer <METACENTRIC_API_TOKEN>")
+        body = await read_body(request)
+        try:
+            req = CreateWithOrchestration.model_validate_json(body)
+        except ValidationError as exc:
+            raise HTTPException(422, validation_detail(exc)) from None
+        creative = release_creative(req, settings)
+        campaign_id = await asyncio.wrap_future(launcher.submit(
+            meta.create_campaign(req.name, req.daily_budget, objective=req.objective)))
+        try:
+            campaign = Campaign(id=campaign_id, name=req.name, artist=req.artist_name, song=req.song_name,
+                                daily_budget=req.daily_budget, objective=req.objective,
+                                targeting=Targeting.model_validate(req.targeting or {}), creative=creative,
+                                platforms=req.platforms)
+        except ValidationError as exc:
+            raise HTTPException(422, validation_detail(exc)) from None
+        store.save_campaign(campaign, auto_optimize=req.auto_optimize)
+        outcome = accept(delivery_key("api", campaign_id), campaign_id, {"source": "create-with-orchestration"})
+        analysis = None
+        for _ in range(int(ANALYSIS_WAIT_S / 0.2)):
+            found = store.latest_analysis(campaign_id)
+            if found is not None:
+                analysis = found.model_dump(mode="json", by_alias=True)
+                break
+            await asyncio.sleep(0.2)
+        return {"campaign": {"id": campaign_id, "name": req.name, "daily_budget": req.daily_budget},
+                "launch": {"status": "started" if outcome == "launch" else outcome},
+                "analysis": analysis, "monitoring_url": f"/campaigns/{campaign_id}/dashboard"}
+
+    @app.get("/campaigns/{campaign_id}")
+    async def campaign_status(campaign_id: str) -> dict[str, Any]:
+        return campaign_view(store, campaign_id)
+
+    return app
+
+
+def release_creative(req: CreateWithOrchestration, settings: Settings) -> Creative:
+    """The video to publish: given in the request, the configured default, or (sandbox only) a stand-in."""
+    data = dict(req.creative or {})
+    if not data.get("video_path"):
+        if settings.default_video_path:
+            data["video_path"] = settings.default_video_path
+        elif settings.mode == "sandbox":
+            seed = f"{req.artist_name}|{req.song_name}"
+            path = Path(settings.var_dir) / "videos" / f"{delivery_key(seed)}.mp4"
+            data["video_path"] = str(path if path.exists() else make_demo_video(path, seed=seed))
+        else:
+            raise HTTPException(422, [{"field": "creative.video_path", "error": "give the release video's path"}])
+    try:
+        return Creative.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(422, validation_detail(exc)) from None
+
+
+def campaign_view(store: Store, campaign_id: str) -> dict[str, Any]:
+    state = store.campaign_state(campaign_id)
+    launch = store.launch(campaign_id)
+    if state is None and launch is None:
+        raise HTTPException(404, f"campaign {campaign_id} is not known to Metacentric")
+    analysis = store.latest_analysis(campaign_id)
+    decisions = store.decisions(campaign_id)
+    return {
+        "campaign_id": campaign_id,
+        "state": state or "QUEUED",
+        "flow_run_ids": [launch["flow_run_id"]] if launch and launch["flow_run_id"] else [],
+        "platforms": {p["platform"]: {"status": p["status"], "post_id": p["post_id"], "url": p["url"],
+                                      "error": p["error"]} for p in store.posts(campaign_id)},
+        "virality_score": analysis.virality_score if analysis else None,
+        "budget": decisions[-1].model_dump(mode="json") if decisions else None,
+        "dashboard_url": f"/campaigns/{campaign_id}/dashboard",
+    }

@@ -1,0 +1,31 @@
+"""What time it is for the platforms Metacentric talks to.
+
+Live: the wall clock. Sandbox: the sandbox's simulated clock (the sandbox stands in for the world, and
+its time can be advanced to play out days of a campaign in seconds). Only the clock is read from the
+sandbox; its hidden market stays hidden.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from metacentric.settings import Settings
+
+_cache: dict[str, tuple[float, float]] = {}  # sandbox url -> (read at, offset seconds)
+_TTL_S = 0.5
+
+
+def platform_now(settings: Settings) -> datetime:
+    now = datetime.now(UTC)
+    if settings.mode != "sandbox" or not settings.sandbox_url:
+        return now
+    url = settings.sandbox_url
+    cached = _cache.get(url)
+    if cached is None or time.monotonic() - cached[0] > _TTL_S:
+        offset = float(httpx.get(f"{url}/_admin/clock", timeout=5).json()["offset_s"])
+        cached = (time.monotonic(), offset)
+        _cache[url] = cached
+    return now + timedelta(seconds=cached[1])

@@ -1,0 +1,39 @@
+"""A local Prefect server for `demo` and `serve` when none is configured (PREFECT_API_URL unset).
+
+It is Prefect's own server (the same one `prefect server start` runs) in a subprocess, with its SQLite
+database under var/, so the runs, logs and artifacts stay visible in the UI while the process lives.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def prefect_api(home: Path, *, startup_timeout: int = 90) -> Iterator[str]:
+    """Yield the Prefect API URL: the configured one, or a temporary local server's."""
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        yield configured
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{home.resolve() / 'prefect.db'}"
+
+    import prefect.settings
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    # Code that asks for "the ephemeral server" during flow runs must find this one, not start another.
+    SubprocessASGIServer._instances[None] = server
+    server.start(timeout=startup_timeout)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
