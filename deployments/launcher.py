@@ -8,6 +8,8 @@ launcher. The launcher's pump takes received deliveries and starts their launch:
   and spawn a Python process (see README, "Why an in-process launcher").
 - `deployment`: creates a run of the `launch-campaign` deployment with the delivery id as idempotency
   key, for a layout where workers execute the runs (scale-out).
+- `event`: posts a `metacentric.launch.requested` event (event id derived from the delivery id, so
+  Prefect dedupes too); the deployment's trigger in prefect.yaml creates the run.
 
 If handing over fails (Prefect API unreachable), the delivery stays "received" and is retried with
 backoff; a delivery is marked "handed_over" only once Prefect has a flow run for it.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import threading
@@ -27,7 +30,8 @@ from metacentric.store import Store
 
 log = logging.getLogger("metacentric.launcher")
 
-LaunchMode = Literal["inprocess", "deployment"]
+LaunchMode = Literal["inprocess", "deployment", "event"]
+LAUNCH_EVENT = "metacentric.launch.requested"
 DEPLOYMENT_NAME = "launch-campaign/launch-campaign"
 
 
@@ -87,10 +91,8 @@ class Launcher:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             backoff = min(self.max_backoff_s, max(self.poll_s, backoff * 2)) if self.failures else 0.0
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff or self.poll_s)
-            except TimeoutError:
-                pass
             self._wake.clear()
         if tasks:
             await asyncio.wait(tasks, timeout=30)
@@ -98,8 +100,9 @@ class Launcher:
     async def _hand_over(self, delivery: dict[str, Any], slots: asyncio.Semaphore) -> None:
         try:
             async with slots:
-                flow_run_id = await (self._run_inprocess(delivery) if self.mode == "inprocess"
-                                     else self._run_deployment(delivery))
+                runner = {"inprocess": self._run_inprocess, "deployment": self._run_deployment,
+                          "event": self._emit_event}[self.mode]
+                flow_run_id = await runner(delivery)
             self.failures = 0
             if flow_run_id is not None:
                 self.store.mark_delivery(delivery["id"], "handed_over", flow_run_id)
@@ -125,3 +128,19 @@ class Launcher:
                                     idempotency_key=delivery["id"], timeout=0)
         self.store.set_launch_flow_run_if_missing(delivery["campaign_id"], str(run.id))
         return str(run.id)
+
+    async def _emit_event(self, delivery: dict[str, Any]) -> str | None:
+        import uuid
+        from datetime import UTC, datetime
+
+        import httpx
+        from prefect.settings import PREFECT_API_URL
+
+        event = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"metacentric:{delivery['id']}")),
+                 "occurred": datetime.now(UTC).isoformat(), "event": LAUNCH_EVENT,
+                 "resource": {"prefect.resource.id": f"metacentric.campaign.{delivery['campaign_id']}"},
+                 "payload": {"campaign_id": delivery["campaign_id"], "delivery_id": delivery["id"]}}
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.post(f"{PREFECT_API_URL.value()}/events", json=[event])
+            response.raise_for_status()
+        return event["id"]  # the run id is recorded by the flow itself when it starts

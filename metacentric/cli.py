@@ -43,14 +43,14 @@ def sandbox(
 def serve(
     host: Annotated[str, typer.Option(help="Interface for the receiver.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for the receiver.")] = 8000,
-    launch_mode: Annotated[str, typer.Option(help="inprocess (default) or deployment (workers run launches).")]
+    launch_mode: Annotated[str, typer.Option(help="inprocess (default), deployment or event (workers run launches).")]
     = "inprocess",
 ) -> None:
     """Run the receiver, the launcher and the scheduled deployments on this machine."""
     from deployments.serve import run_serve
 
-    if launch_mode not in ("inprocess", "deployment"):
-        raise typer.BadParameter("use inprocess or deployment", param_hint="--launch-mode")
+    if launch_mode not in ("inprocess", "deployment", "event"):
+        raise typer.BadParameter("use inprocess, deployment or event", param_hint="--launch-mode")
     run_serve(host=host, port=port, launch_mode=launch_mode)  # type: ignore[arg-type]
 
 

@@ -21,7 +21,6 @@ import httpx
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from metacentric.media import make_demo_video
 from metacentric.settings import Settings
@@ -79,8 +78,8 @@ def run_demo(var_dir: Path = Path("var/demo"), n_campaigns: int = 3, cycles: int
     from sandbox.server import start_in_thread
     from sandbox.state import SandboxState
 
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), console=console)
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console)
     with progress:
         boot = progress.add_task("starting sandbox and Prefect server", total=2)
         with start_in_thread(SandboxState(seed=11)) as sandbox:

@@ -114,7 +114,7 @@ class Analysis(BaseModel):
         return PlatformPlan(
             campaign_id=self.campaign_id,
             platform=platform,
-            copy=self.copy_by_platform[platform],
+            copy_=self.copy_by_platform[platform],
             scheduled_at=at,
             daily_budget=self.budget_split.get(platform, 0.0),
         )

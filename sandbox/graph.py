@@ -101,15 +101,21 @@ def build_router(state: SandboxState, handlers: list[GraphHandler], *, app_secre
         if not token or token not in tokens:
             return graph_error(190, "Invalid OAuth access token - Cannot parse access token", status=401)
         if proof is not None and not hmac.compare_digest(proof, appsecret_proof(app_secret, token)):
-            return graph_error(100, "Invalid appsecret_proof provided in the API argument", type_="GraphMethodException")
+            return graph_error(100, "Invalid appsecret_proof provided in the API argument",
+                               type_="GraphMethodException")
         parts = [p for p in path.rstrip("/").split("/") if p]
         call = GraphCall(request.method, version, parts, params, request, state, token)
-        for handler in handlers:
-            if handler.owns(call):
-                return await with_faults(  # type: ignore[no-any-return]
-                    state, handler.platform, handler.endpoint(call),
-                    lambda rule, h=handler: render_graph_fault(rule, h.platform),
-                    lambda h=handler: h.handle(call))
+        owner = next((h for h in handlers if h.owns(call)), None)
+        if owner is not None:
+
+            def render(rule: FaultRule) -> Response:
+                return render_graph_fault(rule, owner.platform)
+
+            async def handle() -> Response:
+                return await owner.handle(call)
+
+            response: Response = await with_faults(state, owner.platform, owner.endpoint(call), render, handle)
+            return response
         return graph_error(100, f"Unsupported {request.method} request. Object with ID '{'/'.join(parts)}' does "
                                 "not exist, cannot be loaded due to missing permissions, or does not support "
                                 "this operation", type_="GraphMethodException")

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sandbox.state import MediaSink, SandboxState
@@ -18,11 +19,15 @@ class ConnectionDropped(Exception):
     """Raised after a response has started, so uvicorn closes the socket mid-response."""
 
 
-class DroppedResponse:
+class DroppedResponse(Response):
     """An ASGI response that starts, promises a body, and then breaks the connection.
 
     The client sees the connection close before a complete response: the same as a network drop.
+    (A Response subclass, so FastAPI passes it through instead of serialising it.)
     """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200,

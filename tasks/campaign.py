@@ -13,7 +13,8 @@ from models import Campaign, Creative
 from platforms.meta import MetaClient
 from tasks.retry import PLATFORM_RETRIES, PLATFORM_RETRY_DELAYS, PLATFORM_RETRY_JITTER, retry_if_retriable
 
-_ARTIST_SONG = re.compile(r"^\s*(?P<artist>[^-–—]+?)\s+[-–—]\s+(?P<song>.+?)\s*$")
+# "Artist - Song", with a hyphen, an en dash or an em dash.
+_ARTIST_SONG = re.compile(r"^\s*(?P<artist>[^-\u2013\u2014]+?)\s+[-\u2013\u2014]\s+(?P<song>.+?)\s*$")
 
 
 class ReleaseUnknown(ValueError):

@@ -11,7 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from models import Analysis, BudgetDecision, Campaign, PublishResult
 
 
-def launch_rows(analysis: Analysis, results: list[PublishResult], decision: BudgetDecision | None) -> list[dict[str, Any]]:
+def launch_rows(analysis: Analysis, results: list[PublishResult],
+                decision: BudgetDecision | None) -> list[dict[str, Any]]:
     budgets = {p.value: v for p, v in decision.after.items()} if decision else {}
     rows = []
     for r in results:
@@ -36,7 +37,8 @@ def launch_markdown(campaign: Campaign, analysis: Analysis, results: list[Publis
     lines = [
         f"# Launch: {campaign.artist} - {campaign.song}",
         "",
-        f"Meta campaign `{campaign.id}` ({campaign.name}), daily budget {campaign.daily_budget:.2f} {campaign.currency}.",
+        f"Meta campaign `{campaign.id}` ({campaign.name}), "
+        f"daily budget {campaign.daily_budget:.2f} {campaign.currency}.",
         "",
         f"**Virality score** {analysis.virality_score:.2f} (model `{analysis.model_version}`"
         + (", cold start: trained on the simulator" if analysis.cold_start else "") + ").",
