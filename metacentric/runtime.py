@@ -6,6 +6,7 @@ their own settings first (e.g. pointed at an in-process sandbox).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -42,8 +43,16 @@ def resolve_settings(settings: Settings | None = None) -> Settings:
     return settings
 
 
+def quiet_http_logs() -> None:
+    """httpx/httpcore log request URLs at INFO, and some platforms put credentials in URLs (TikTok's
+    upload_token, Graph's access_token): keep those loggers at WARNING whatever the app's level."""
+    for name in ("httpx", "httpcore", "urllib3", "googleapiclient.discovery"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def configure(settings: Settings | None = None, store: Store | None = None) -> Runtime:
     global _runtime
+    quiet_http_logs()
     resolved = resolve_settings(settings)
     store = store or Store(resolved.db_url)
     _runtime = Runtime(resolved, store, build_clients(resolved, store))

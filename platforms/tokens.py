@@ -8,6 +8,7 @@ moment they are issued, because the old one stops working.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -33,6 +34,11 @@ class TokenStore(Protocol):
     def swap_token(self, platform: str, account: str, data: dict[str, Any], expected_version: int | None) -> bool: ...
 
 
+def _fingerprint(tok: TokenSet) -> str:
+    """Identifies the credentials given in settings without storing them twice."""
+    return hashlib.sha256(f"{tok.access_token}|{tok.refresh_token}".encode()).hexdigest()[:16]
+
+
 Refresher = Callable[[str], Awaitable[TokenSet]]  # refresh_token -> new TokenSet; raises AuthExpiredError
 
 _LOCKS: dict[tuple[str, str], asyncio.Lock] = {}
@@ -48,15 +54,23 @@ class TokenManager:
         self.refresher = refresher
         self.margin_fraction = margin_fraction
         self.clock = clock
+        self._seed: str | None = None
         self.refreshes = 0  # how many refresh calls this manager made (observable in tests)
-        if store.token(platform, account) is None:
-            store.swap_token(platform, account, asdict(initial), None)
+        # The store keeps the newest (rotated) tokens. Settings win only when they changed since the
+        # store was seeded from them, i.e. when someone re-authorised the account.
+        seed = _fingerprint(initial)
+        found = store.token(platform, account)
+        if found is None:
+            store.swap_token(platform, account, {**asdict(initial), "seed": seed}, None)
+        elif found[0].get("seed") != seed:
+            store.swap_token(platform, account, {**asdict(initial), "seed": seed}, found[1])
 
     def _current(self) -> tuple[TokenSet, int]:
         found = self.store.token(self.platform, self.account)
         assert found is not None
         data, version = found
-        return TokenSet(**data), version
+        self._seed = data.get("seed")
+        return TokenSet(**{k: v for k, v in data.items() if k != "seed"}), version
 
     def _lock(self) -> asyncio.Lock:
         return _LOCKS.setdefault((self.platform, self.account), asyncio.Lock())
@@ -91,7 +105,7 @@ class TokenManager:
             if new.refresh_token is None:  # platforms that do not rotate keep the old refresh token
                 new = TokenSet(new.access_token, tok.refresh_token, new.expires_at, new.issued_at)
             self.refreshes += 1
-            if not self.store.swap_token(self.platform, self.account, asdict(new), version):
+            if not self.store.swap_token(self.platform, self.account, {**asdict(new), "seed": self._seed}, version):
                 # Another process stored a newer token first: theirs wins (ours may already be revoked).
                 return self._current()[0]
             return new
