@@ -117,7 +117,7 @@ class Store:
             row = s.scalars(select(AnalysisRow).where(AnalysisRow.campaign_id == campaign_id)
                             .order_by(AnalysisRow.id.desc()).limit(1)).first()
             # Stored analyses are history: their schedule may be in the past now, so skip the "future" check.
-            return Analysis.model_validate(row.data, context={"now": datetime.min.replace(tzinfo=UTC)}) if row else None
+            return Analysis.model_validate(row.data, context={"now": _EPOCH}) if row else None
 
     def analyses_with_features(self) -> list[tuple[str, dict[str, Any], datetime]]:
         with self.session() as s:
@@ -334,6 +334,9 @@ class Store:
             rows = s.scalars(select(ModelVersionRow).order_by(ModelVersionRow.created_at)).all()
             return [{"version": r.version, "source": r.source, "metrics": r.metrics, "promoted": r.promoted}
                     for r in rows]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _post_dict(row: PostRow) -> dict[str, Any]:

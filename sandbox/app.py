@@ -111,6 +111,7 @@ def create_app(state: SandboxState | None = None, config: SandboxConfig | None =
         state, [meta.handler(state, config), instagram.handler(state, config)],
         app_secret=config.app_secret, valid_tokens={config.token})
     app.include_router(graph_router, prefix=SANDBOX_PREFIX["graph"])
+    meta.mount(app, state, config)
     instagram.mount(app, state, config)
     youtube.mount(app, state, config)
     tiktok.mount(app, state, config)
