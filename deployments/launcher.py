@@ -113,9 +113,10 @@ class Launcher:
             self._in_flight.discard(delivery["id"])
 
     async def _run_inprocess(self, delivery: dict[str, Any]) -> str | None:
+        from flows.calling import final_state
         from flows.launch_campaign import launch_campaign
 
-        state = await launch_campaign(delivery["campaign_id"], return_state=True)
+        state = await final_state(launch_campaign, delivery["campaign_id"])
         if state.is_crashed():
             raise RuntimeError(f"launch crashed: {state.message}")
         flow_run_id = state.state_details.flow_run_id
@@ -143,4 +144,4 @@ class Launcher:
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(f"{PREFECT_API_URL.value()}/events", json=[event])
             response.raise_for_status()
-        return event["id"]  # the run id is recorded by the flow itself when it starts
+        return str(event["id"])  # the run id is recorded by the flow itself when it starts

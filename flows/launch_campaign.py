@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 
 from intelligence.split import restrict_split
 from metacentric.runtime import get_runtime
@@ -63,7 +64,7 @@ async def launch_campaign(campaign_id: str, publish_now: bool = True) -> State:
     plans = [analysis.plan_for(p) for p in analysis.recommended_platforms]
     logger.info("virality %.2f; publishing to %s", analysis.virality_score, ", ".join(p.platform for p in plans))
 
-    states = await asyncio.gather(*[
+    states: list[State[PublishResult]] = await asyncio.gather(*[  # type: ignore[call-overload]
         publish_to_platform.with_options(task_run_name=f"publish-{plan.platform.value}")(
             rt.clients.publishers[plan.platform], rt.store, campaign, plan, publish_now, return_state=True)
         for plan in plans])

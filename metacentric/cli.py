@@ -57,11 +57,12 @@ def serve(
 @app.command()
 def launch(campaign_id: Annotated[str, typer.Argument(help="The Meta campaign id to launch.")]) -> None:
     """Launch an existing Meta campaign now (safe to repeat: only what is missing is done)."""
+    from flows.calling import final_state
     from flows.launch_campaign import launch_campaign
     from metacentric.runtime import configure
 
     configure()
-    state = asyncio.run(launch_campaign(campaign_id, return_state=True))
+    state = asyncio.run(final_state(launch_campaign, campaign_id))
     typer.echo(f"{state.type.value}: {state.message or ''}")
     raise typer.Exit(0 if state.is_completed() else 1)
 
@@ -73,11 +74,12 @@ def optimize(
     dry_run: Annotated[bool, typer.Option(help="Decide and record, but do not change Meta budgets.")] = False,
 ) -> None:
     """Run one optimization cycle: collect metrics, re-split budgets within guardrails, apply."""
+    from flows.calling import final_state
     from flows.optimize_campaigns import optimize_campaigns
     from metacentric.runtime import configure
 
     configure()
-    state = asyncio.run(optimize_campaigns(campaign_ids=campaign_id or None, dry_run=dry_run, return_state=True))
+    state = asyncio.run(final_state(optimize_campaigns, campaign_ids=campaign_id or None, dry_run=dry_run))
     typer.echo(f"{state.type.value}: {state.message or ''}")
     raise typer.Exit(0 if state.is_completed() else 1)
 

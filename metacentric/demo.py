@@ -130,12 +130,13 @@ def _run(var_dir: Path, n_campaigns: int, cycles: int, sandbox: Any, api_url: st
             time.sleep(0.2)
 
         optimizing = progress.add_task("optimization cycles (1 simulated day each)", total=cycles)
+        from flows.calling import final_state
         from flows.optimize_campaigns import optimize_campaigns
 
         launched = [cid for cid in ids if rt.store.campaign_state(cid) == "COMPLETED"]
         for _ in range(cycles if launched else 0):
             httpx.post(f"{sandbox.url}/_admin/clock/advance", json={"days": 1}, timeout=10).raise_for_status()
-            launcher.submit(optimize_campaigns(campaign_ids=launched, return_state=True)).result(300)
+            launcher.submit(final_state(optimize_campaigns, campaign_ids=launched)).result(300)
             progress.advance(optimizing)
 
         report = build_report(rt.store, sandbox, ids, cycles if launched else 0)

@@ -7,9 +7,11 @@ clients themselves do not know the difference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 
+from metacentric.clock import platform_now
 from metacentric.settings import Settings
 from metacentric.store import Store
 from models import Platform
@@ -36,10 +38,18 @@ class Clients:
 
 def build_clients(settings: Settings, store: Store) -> Clients:
     settings.check_live()
+
+    # The platforms' time: the sandbox's simulated clock in sandbox mode, the wall clock when live.
+    def clock() -> float:
+        return platform_now(settings).timestamp()
+
+    def clock_dt() -> datetime:
+        return platform_now(settings)
+
     publishers: dict[Platform, PublishingClient] = {
-        Platform.YOUTUBE: YouTubeClient.from_settings(settings, store),
-        Platform.TIKTOK: TikTokClient.from_settings(settings, store),
+        Platform.YOUTUBE: YouTubeClient.from_settings(settings, store, clock=clock_dt),
+        Platform.TIKTOK: TikTokClient.from_settings(settings, store, clock=clock),
         Platform.INSTAGRAM: InstagramClient.from_settings(settings, store),
-        Platform.X: XClient.from_settings(settings, store),
+        Platform.X: XClient.from_settings(settings, store, clock=clock),
     }
     return Clients(meta=MetaClient.from_settings(settings, store), publishers=publishers)

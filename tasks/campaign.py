@@ -24,7 +24,7 @@ class ReleaseUnknown(ValueError):
 def merge_campaign(meta: dict[str, object], known: Campaign | None, settings: Settings) -> Campaign:
     """Meta is the truth for name, budget, objective and status; the store for the release details."""
     name = str(meta.get("name") or "")
-    budget = float(meta.get("daily_budget") or 0) or (known.daily_budget if known else 0.0)
+    budget = float(str(meta.get("daily_budget") or 0)) or (known.daily_budget if known else 0.0)
     if known is not None:
         return known.model_copy(update={
             "name": name or known.name, "daily_budget": budget,

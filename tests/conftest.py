@@ -12,10 +12,10 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from metacentric.settings import Settings  # noqa: E402
-from metacentric.store import Store  # noqa: E402
-from sandbox.server import RunningSandbox, start_in_thread  # noqa: E402
-from sandbox.state import SandboxState  # noqa: E402
+from metacentric.settings import Settings
+from metacentric.store import Store
+from sandbox.server import RunningSandbox, start_in_thread
+from sandbox.state import SandboxState
 
 
 @pytest.fixture(scope="session")

@@ -186,7 +186,8 @@ def test_wire_media_upload_protocol(sandbox: RunningSandbox) -> None:
         sandbox.state.clock.advance(1)
         status = c.get("/2/media/upload", params={"command": "STATUS", "media_id": mid}).json()["data"]
         assert status["processing_info"]["state"] == "succeeded"
-        assert c.post("/2/tweets", json=with_video).status_code == 201
+        made = c.post("/2/tweets", json=with_video)
+        assert made.status_code == 201 and made.json()["data"]["text"].split()[-1].startswith("https://t.co/")
     assert media_records(sandbox)[mid]["sha256"] == hashlib.sha256(b"helloworld").hexdigest()
 
 
@@ -256,7 +257,9 @@ async def test_big_upload_resumes_after_dropped_connection(settings: Settings, s
 
 async def test_lost_answer_on_create_posts_exactly_once(client: XClient, store: Store,
                                                         sandbox: RunningSandbox, video: str) -> None:
-    texts = [unique("Lost answer"), unique("reply one"), unique("reply two")]
+    # A link and a video in the first post: X shows both as t.co links, and the look must still match.
+    texts = [unique("Lost answer, listen at https://example.com/night-drive"), unique("reply one"),
+             unique("reply two")]
     fault(sandbox, "tweets.create", "ambiguous")
     refused = duplicates_refused(sandbox)
     post = await publish(client, store, plan(*texts), video)
@@ -464,22 +467,21 @@ async def test_expired_token_is_refreshed_once_with_rotation(settings: Settings,
     assert refresh not in str(err.value) and "expired-access" not in str(err.value)
 
 
-async def test_reconnecting_in_settings_beats_a_dead_stored_token(settings: Settings, store: Store,
-                                                                  sandbox: RunningSandbox) -> None:
-    _, old_refresh = _connect_new_account(sandbox, ttl=7200)
-    assert _refresh_raw(sandbox, old_refresh).status_code == 200  # rotated: old_refresh is dead now
-    stale = settings.model_copy(update={"x_access_token": SecretStr("revoked-access"),
-                                        "x_refresh_token": SecretStr(old_refresh)})
-    first = make_client(stale, store, sandbox)  # the store now holds the dead pair
-    with pytest.raises(AuthExpiredError):
-        await first.fetch_metrics("c1", ["1"], date.today())
-    await first.aclose()
-    access, refresh = _connect_new_account(sandbox, ttl=7200)  # the operator reconnects the account
-    fresh = settings.model_copy(update={"x_access_token": SecretStr(access),
-                                        "x_refresh_token": SecretStr(refresh)})
-    second = make_client(fresh, store, sandbox)
+async def test_refused_stored_token_falls_back_to_the_configured_one(
+        settings: Settings, store: Store, sandbox: RunningSandbox) -> None:
+    """The store holds a rotated pair the server no longer knows (say the sandbox restarted without its state
+    file); the refresh token in the settings still works, so the client recovers without a person."""
+    client = make_client(settings, store, sandbox)  # the sandbox's bootstrap credentials
     try:
-        assert len(await second.fetch_metrics("c1", ["1"], date.today())) == 1
+        fault(sandbox, "tweets.lookup", "token_expired")
+        await client.fetch_metrics("c1", ["1"], date.today())
+        rotated, _ = store.token("x", "default")
+        assert rotated["refresh_token"] != "sandbox-refresh" and client.tokens.refreshes == 1
+        ns = sandbox.state.ns("x")
+        ns["refresh_tokens"].pop(rotated["refresh_token"])
+        ns["access_tokens"].pop(rotated["access_token"])
+        assert len(await client.fetch_metrics("c1", ["1"], date.today())) == 1
+        assert client.tokens.refreshes == 2
+        assert store.token("x", "default")[0]["refresh_token"] not in (rotated["refresh_token"], "sandbox-refresh")
     finally:
-        await second.aclose()
-    assert store.token("x", "default")[0]["refresh_token"] not in (old_refresh, refresh)
+        await client.aclose()

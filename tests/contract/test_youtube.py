@@ -500,6 +500,8 @@ async def test_metrics_come_from_analytics_rows_once_a_day_is_over(
     stats = listed["items"][0]["statistics"]
     assert running.views is not None and day1.views <= running.views <= int(stats["viewCount"])
     assert running.shares is None and running.watch_time_s is None
+    [future] = await client.fetch_metrics(campaign, [post.post_id], today + timedelta(days=3))
+    assert future.views is None
 
     empty = api.get("/youtubeanalytics/v2/reports", params={
         "ids": "channel==MINE", "startDate": "2020-01-01", "endDate": "2020-01-31", "metrics": "views",

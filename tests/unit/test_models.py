@@ -67,7 +67,7 @@ def _analysis(**over: object) -> dict[str, object]:
 
 
 def test_split_must_add_up() -> None:
-    with pytest.raises(ValidationError, match="budget_split: adds up to 90.00"):
+    with pytest.raises(ValidationError, match=r"budget_split: adds up to 90\.00"):
         Analysis.model_validate(_analysis(budget_split={"x": 40.0, "tiktok": 50.0}))
 
 

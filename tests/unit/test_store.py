@@ -65,7 +65,7 @@ def test_decision_once_per_window(store: Store) -> None:
 
 def test_token_swap_is_compare_and_set(store: Store) -> None:
     assert store.swap_token("x", "acct", {"access_token": "a"}, None) is True
-    data, version = store.token("x", "acct") or ({}, 0)
+    _data, version = store.token("x", "acct") or ({}, 0)
     assert store.swap_token("x", "acct", {"access_token": "b"}, version) is True
     assert store.swap_token("x", "acct", {"access_token": "c"}, version) is False  # stale version loses
     assert (store.token("x", "acct") or ({}, 0))[0] == {"access_token": "b"}
