@@ -7,9 +7,28 @@ database under var/, so the runs, logs and artifacts stay visible in the UI whil
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Point file descriptors 1 and 2 at `path` while a child process is spawned, so it inherits them."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(path, "ab") as log:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 @contextmanager
@@ -29,7 +48,8 @@ def prefect_api(home: Path, *, startup_timeout: int = 90) -> Iterator[str]:
     server = SubprocessASGIServer()
     # Code that asks for "the ephemeral server" during flow runs must find this one, not start another.
     SubprocessASGIServer._instances[None] = server
-    server.start(timeout=startup_timeout)
+    with _output_to(home / "server.log"):  # the server's own output (and shutdown noise) goes to a file
+        server.start(timeout=startup_timeout)
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: server.api_url}):
