@@ -23,6 +23,13 @@ GENRES = ("pop", "hiphop", "rock", "electronic", "latin", "country", "indie", "r
 
 # How each platform responds to music in general (engagements per day at saturation, per genre lean).
 _PLATFORM_PEAK = {"youtube": 900.0, "tiktok": 1500.0, "instagram": 1100.0, "x": 450.0}
+# Spend giving half the ceiling, and the Hill exponent, are drawn per (campaign, platform) from these
+# ranges. Calibrated so that on a $100/day campaign split evenly over 4 platforms the uniform split earns
+# about 78% of the best split's engagement (the figure the allocation references assume): with halves of
+# $8-48 (the first version) $25 a platform was near saturation everywhere and uniform earned ~88%.
+HALF_RANGE = (15.0, 70.0)
+SHAPE_RANGE = (1.0, 2.2)
+HIDDEN_EFFECT_SIGMA = 0.35  # spread of what no campaign feature explains (log scale)
 _GENRE_LEAN = {
     "tiktok": {"hiphop": 1.35, "electronic": 1.2, "pop": 1.15, "latin": 1.25, "country": 0.7, "rock": 0.75},
     "youtube": {"rock": 1.3, "indie": 1.2, "country": 1.2, "pop": 1.0, "electronic": 0.9},
@@ -90,10 +97,10 @@ class Market:
         lean = _GENRE_LEAN.get(platform, {}).get(genre, 1.0)
         # Bigger following and audience raise the ceiling, with diminishing returns.
         reach = (1 + math.log10(1 + followers) / 6) * (0.8 + 0.4 * min(1.0, math.log10(1 + audience) / 7))
-        hidden = math.exp(0.35 * _normal(self.seed, "effect", campaign_key, platform))
+        hidden = math.exp(HIDDEN_EFFECT_SIGMA * _normal(self.seed, "effect", campaign_key, platform))
         peak = _PLATFORM_PEAK[platform] * lean * reach * hidden
-        half = 8 + 40 * _unit(self.seed, "half", campaign_key, platform)
-        shape = 1.0 + 1.2 * _unit(self.seed, "shape", campaign_key, platform)
+        half = HALF_RANGE[0] + (HALF_RANGE[1] - HALF_RANGE[0]) * _unit(self.seed, "half", campaign_key, platform)
+        shape = SHAPE_RANGE[0] + (SHAPE_RANGE[1] - SHAPE_RANGE[0]) * _unit(self.seed, "shape", campaign_key, platform)
         if self.drift_day is not None and day >= self.drift_day and platform == self.best_platform(campaign_key):
             peak *= self.drift_factor
         return Curve(peak=peak, half=half, shape=shape)
