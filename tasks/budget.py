@@ -46,6 +46,13 @@ async def apply_budget(meta: MetaClient, store: Store, decision: BudgetDecision,
             decision = decision.model_copy(update={"outcome": DecisionOutcome.APPLIED})
         except PlatformError as exc:
             logger.warning("budget not applied for %s: %s", decision.campaign_id, exc)
-            decision = decision.model_copy(update={"outcome": DecisionOutcome.NOT_APPLIED, "detail": str(exc)})
+            detail = str(exc)
+            if decision.before:  # some ad sets may have changed before the failure: put them back
+                try:
+                    await meta.set_ad_set_budgets(decision.campaign_id,
+                                                  {p.value: v for p, v in decision.before.items()})
+                except PlatformError as undo:
+                    detail += f"; restoring the previous budgets also failed ({undo}): check Ads Manager"
+            decision = decision.model_copy(update={"outcome": DecisionOutcome.NOT_APPLIED, "detail": detail})
     store.update_decision(decision)
     return decision

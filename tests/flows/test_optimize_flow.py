@@ -1,0 +1,132 @@
+"""optimize-campaigns under Prefect: approval gate, once per window, failures leave budgets alone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
+
+from flows.calling import final_state
+from flows.launch_campaign import launch_campaign
+from flows.optimize_campaigns import optimize_campaigns
+from metacentric.runtime import Runtime
+from models import DecisionOutcome
+from sandbox.faults import FaultRule
+from sandbox.server import RunningSandbox
+from tests.flows.conftest import new_campaign
+
+
+async def launched(rt: Runtime, sandbox: RunningSandbox, tmp_path: Path, name: str) -> str:
+    campaign = await new_campaign(rt, tmp_path, name)
+    assert (await final_state(launch_campaign, campaign.id)).is_completed()
+    # Two simulated days of delivery, so the next cycle has insights to learn from.
+    httpx.post(f"{sandbox.url}/_admin/clock/advance", json={"days": 2}, timeout=10).raise_for_status()
+    return campaign.id
+
+
+async def paused_run_id(timeout_s: float = 60) -> str:
+    async with get_client() as client:
+        for _ in range(int(timeout_s / 0.25)):
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+            if runs:
+                return str(runs[0].id)
+            await asyncio.sleep(0.25)
+    raise AssertionError("the optimize run never paused for approval")
+
+
+async def test_big_move_waits_for_approval_and_applies_the_edited_split(
+        rt: Runtime, sandbox: RunningSandbox, tmp_path: Path) -> None:
+    cid = await launched(rt, sandbox, tmp_path, "Approval Artist - Big Move")
+    before = await rt.clients.meta.ad_set_budgets(cid)
+    rt.settings.approval_threshold_fraction = 0.0001  # every move needs a person
+
+    running = asyncio.create_task(final_state(optimize_campaigns, campaign_ids=[cid]))
+    run_id = await paused_run_id()
+    assert await rt.clients.meta.ad_set_budgets(cid) == before  # nothing applied while waiting
+
+    # The person moves 50 cents from the biggest platform to the smallest: within the guardrails.
+    edited = dict(before)
+    biggest, smallest = max(before, key=before.__getitem__), min(before, key=before.__getitem__)
+    edited[biggest] = round(edited[biggest] - 0.5, 2)
+    edited[smallest] = round(edited[smallest] + 0.5, 2)
+    await resume_flow_run(run_id, run_input={"decisions": {cid: {"approve": True, "split": edited}},
+                                             "approved_by": "ana@label.example"})
+    state = await asyncio.wait_for(running, timeout=120)
+    assert state.is_completed(), state.message
+
+    decision = rt.store.decisions(cid)[-1]
+    assert decision.outcome is DecisionOutcome.APPLIED
+    assert decision.approved_by == "ana@label.example"
+    assert {p.value: v for p, v in decision.after.items()} == edited
+    assert await rt.clients.meta.ad_set_budgets(cid) == edited
+
+
+async def test_an_edit_that_breaks_the_guardrails_is_not_applied(
+        rt: Runtime, sandbox: RunningSandbox, tmp_path: Path) -> None:
+    cid = await launched(rt, sandbox, tmp_path, "Approval Artist - Overreach")
+    before = await rt.clients.meta.ad_set_budgets(cid)
+    rt.settings.approval_threshold_fraction = 0.0001
+    running = asyncio.create_task(final_state(optimize_campaigns, campaign_ids=[cid]))
+    run_id = await paused_run_id()
+    everything_on_one = {p: 0.0 for p in before}
+    everything_on_one[min(before)] = round(sum(before.values()), 2)
+    await resume_flow_run(run_id, run_input={"decisions": {cid: {"approve": True, "split": everything_on_one}}})
+    assert (await asyncio.wait_for(running, timeout=120)).is_completed()
+    decision = rt.store.decisions(cid)[-1]
+    assert decision.outcome is DecisionOutcome.NOT_APPLIED
+    assert "breaks guardrails" in (decision.detail or "")
+    assert await rt.clients.meta.ad_set_budgets(cid) == before
+
+
+async def test_no_answer_in_time_means_not_applied(rt: Runtime, sandbox: RunningSandbox, tmp_path: Path) -> None:
+    cid = await launched(rt, sandbox, tmp_path, "Approval Artist - Silence")
+    before = await rt.clients.meta.ad_set_budgets(cid)
+    rt.settings.approval_threshold_fraction = 0.0001
+    rt.settings.approval_timeout_s = 2
+
+    state = await final_state(optimize_campaigns, campaign_ids=[cid])
+    # Prefect's own policy ends a run whose pause expired as Failed ("paused and never resumed"); the
+    # cycle still finished its work first and audited the decision.
+    assert state.is_completed() or "never resumed" in (state.message or ""), state.message
+    decision = rt.store.decisions(cid)[-1]
+    assert decision.outcome is DecisionOutcome.NOT_APPLIED
+    assert "no approval within 2 s" in (decision.detail or "")
+    assert await rt.clients.meta.ad_set_budgets(cid) == before
+
+
+async def test_rerunning_the_same_cycle_makes_no_second_meta_call(
+        rt: Runtime, sandbox: RunningSandbox, tmp_path: Path) -> None:
+    cid = await launched(rt, sandbox, tmp_path, "Cycle Artist - Twice")
+    first = await final_state(optimize_campaigns, campaign_ids=[cid])
+    assert first.is_completed(), first.message
+    decisions = rt.store.decisions(cid)
+    assert decisions[-1].outcome in (DecisionOutcome.APPLIED, DecisionOutcome.UNCHANGED)
+    budgets = await rt.clients.meta.ad_set_budgets(cid)
+
+    # Any budget write now would hit this fault; the re-run must not even try.
+    sandbox.state.faults.add(FaultRule(platform="meta", endpoint="adsets.update", kind="transient"))
+    again = await final_state(optimize_campaigns, campaign_ids=[cid])
+    assert again.is_completed(), again.message
+    assert sandbox.state.faults.rules()[0].fired == 0
+    assert rt.store.decisions(cid) == decisions
+    assert await rt.clients.meta.ad_set_budgets(cid) == budgets
+
+
+async def test_a_failed_meta_update_is_audited_not_applied_with_the_old_budget_in_place(
+        rt: Runtime, sandbox: RunningSandbox, tmp_path: Path) -> None:
+    cid = await launched(rt, sandbox, tmp_path, "Cycle Artist - Refused")
+    before = await rt.clients.meta.ad_set_budgets(cid)
+    sandbox.state.faults.add(FaultRule(platform="meta", endpoint="adsets.update", kind="token_expired"))
+    state = await final_state(optimize_campaigns, campaign_ids=[cid])
+    assert state.is_completed(), state.message
+    decision = rt.store.decisions(cid)[-1]
+    assert decision.outcome is DecisionOutcome.NOT_APPLIED
+    assert "re-auth needed for meta" in (decision.detail or "")
+    sandbox.state.faults.clear()
+    assert await rt.clients.meta.ad_set_budgets(cid) == before
