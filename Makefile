@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench chaos install clean
+.PHONY: demo test lint bench chaos scale install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -q -m chaos tests
+
+scale: $(STAMP)
+	$(BIN)/python -m pytest -q -m scale tests
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

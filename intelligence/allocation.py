@@ -1,26 +1,28 @@
 """Budget allocation that learns each platform's response to spend and explores by Thompson sampling.
 
 Model, per platform: engagement(spend) = peak * hill(spend; half, shape) with multiplicative log-normal
-noise, the saturating curve Meta's Robyn uses. Taking logs makes log(peak) a plain Gaussian mean, so for
-every point of a fixed grid over (half, shape) the posterior of (log peak, noise variance) is
-Normal-Inverse-Gamma in closed form, and so is the grid point's evidence. No fitting loop, no tuning: the
-whole posterior is a few array operations over the observations.
+noise, the saturating curve Meta's Robyn uses. Taking logs makes log(peak) a Gaussian mean, so at every
+point of a fixed grid over (half, shape) the posterior of (log peak, noise variance) is Normal-Inverse-
+Gamma in closed form, and so is the point's evidence: no fitting loop, a few array operations.
 
-Forgetting: an observation `k` days older than the newest one counts `discount**k` times, so the
-posterior follows a platform whose curve drifts (the evidence of older days fades instead of outvoting
-the new). discount=1.0 gives the plain, never-forgetting Thompson sampler.
+Adapting to drift, two ways:
+  * forgetting: an observation k days older than the newest counts discount**k times (gradual drift);
+  * change points: the posterior also averages over "the platform's level shifted on day c" for every
+    past day c, weighted by the evidence. After an abrupt collapse the shifted hypothesis wins within a
+    day or two, while the old days still teach the curve's shape; on a stable market it stays unused.
 
-Decision: draw one curve per platform from the posterior (Thompson sampling: uncertain platforms get
-tried in proportion to their chance of being best), find the split maximising the drawn total under
-the budget, minimums and caps (exact dynamic programme over small increments, so S-shaped curves are
-handled), then let `apply_guardrails` move today's split as far toward it as the step limit allows.
+Decision: draw curves from the posterior (Thompson sampling: a platform is tried in proportion to its
+chance of being best). `draws` > 1 averages several draws, which shrinks the exploration noise (like
+tempering the posterior) without switching exploration off. The split maximising the drawn total among
+those today's guardrails allow is found by an exact dynamic programme over small increments (S-shaped
+curves included), then snapped to cents by `apply_guardrails`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +31,6 @@ from numpy.typing import NDArray
 from scipy.special import gammaln
 
 from intelligence.guardrails import Bounds, apply_guardrails, platforms_of, step_box
-
-EXP: dict[str, Any] = {'draws': 1, 'mode': 'target'}
 
 Array = NDArray[np.float64]
 
@@ -63,9 +63,9 @@ class AllocatorState:
     """Everything the allocator knows: recent observations per platform (the posterior is rebuilt)."""
 
     observations: dict[str, list[tuple[int, float, float]]] = field(default_factory=dict)  # (day, spend, eng)
-    discount: float = 0.95  # weight of an observation one day older than the newest
-    draws: int = 1  # posterior draws averaged into the curve optimised: 1 = classic Thompson sampling
-    detect_changes: bool = True  # also weigh "the level changed on day c" for every recent c
+    discount: float = 0.95  # weight of an observation one day older than the newest; 1.0 = never forget
+    draws: int = 12  # posterior draws averaged into the curve optimised; 1 = classic Thompson sampling
+    detect_changes: bool = True  # also weigh "the level shifted on day c" for every past day c
     max_days: int = 60  # days kept
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,7 +158,8 @@ class _Posterior:
         return np.exp(mu + var / 2), self.half[g], self.shape[g]
 
 
-def _regression(resid: Array, weight: Array, design: Array, mu0: Array) -> tuple[Array, ...]:
+def _regression(resid: Array, weight: Array, design: Array,
+                mu0: Array) -> tuple[Array, Array, float, float, Array]:
     """Conjugate Bayesian regression of every grid point's residuals on `design` (shared by all points).
 
     Column 0 is the level (prior N(mu0, var/KAPPA0)); any further column is a level shift from a change
@@ -201,8 +202,8 @@ def _platform_posterior(rows: list[tuple[int, float, float]], newest: int, state
                    for c in sorted(set(day))[_MIN_DAYS_BEFORE_CHANGE:]]
     parts = []
     for log_prior, design in models:
-        evidence, mu, kappa, a, b = _regression(resid, weight, design, mu0)
-        parts.append((log_prior + evidence, mu, np.full_like(mu, kappa), np.full_like(mu, a), b))
+        evidence, level, precision, a_n, b_n = _regression(resid, weight, design, mu0)
+        parts.append((log_prior + evidence, level, np.full_like(level, precision), np.full_like(level, a_n), b_n))
     log_weight, mu, kappa, a, b = (np.concatenate(c) for c in zip(*parts, strict=True))
     keep = log_weight > log_weight.max() - 16  # points weighing < 1e-7 of the best change nothing
     reps = len(models)
@@ -210,7 +211,7 @@ def _platform_posterior(rows: list[tuple[int, float, float]], newest: int, state
                       kappa[keep], a[keep], b[keep])
 
 
-def posteriors(state: AllocatorState, platforms: Sequence[str], budget: float) -> dict[str, _Posterior]:
+def _posteriors(state: AllocatorState, platforms: Sequence[str], budget: float) -> dict[str, _Posterior]:
     """Each platform's posterior over its response curve, on a grid scaled to the daily budget."""
     half, shape = _GRID_HALF_FRACTION * budget, _GRID_SHAPE
     newest = state.newest_day or 0
@@ -228,7 +229,8 @@ def posteriors(state: AllocatorState, platforms: Sequence[str], budget: float) -
             for p in platforms}
 
 
-def best_split(curves: Mapping[str, Any], bounds: Bounds, platforms: Sequence[str]) -> dict[str, float]:
+def best_split(curves: Mapping[str, Callable[[Array], Array]], bounds: Bounds,
+               platforms: Sequence[str]) -> dict[str, float]:
     """The split maximising the total of `curves` (spend array -> engagement array) under sum/min/cap.
 
     Exact over a grid of 1/400ths of the budget (a max-plus dynamic programme), so curves that are
@@ -241,7 +243,7 @@ def best_split(curves: Mapping[str, Any], bounds: Bounds, platforms: Sequence[st
     choices = []
     for p, low in zip(platforms, lows, strict=True):
         room = min(spare, int((bounds.cap_for(p) - low) / unit + 1e-9))
-        gain = np.asarray(curves[p](low + unit * np.arange(room + 1)), dtype=float)
+        gain = np.asarray(curves[p](low + unit * np.arange(room + 1, dtype=np.float64)), dtype=np.float64)
         size = min(spare, len(value) - 1 + room) + 1
         table = np.full((size, room + 1), -np.inf)  # table[t, k]: total if this platform takes k of t
         for k in range(room + 1):
@@ -256,23 +258,19 @@ def best_split(curves: Mapping[str, Any], bounds: Bounds, platforms: Sequence[st
 
 
 def propose(state: AllocatorState, current: Mapping[str, float], bounds: Bounds, rng_seed: int) -> Proposal:
-    """Tomorrow's split: a Thompson draw's best split, moved toward within the guardrails."""
+    """Tomorrow's split: the best split for a posterior draw, among those today's guardrails allow."""
     platforms = platforms_of(current)
     rng = np.random.default_rng(rng_seed)
-    post = posteriors(state, platforms, bounds.daily_budget)
+    post = _posteriors(state, platforms, bounds.daily_budget)
     drawn = {p: post[p].sample(rng, state.draws) for p in platforms}
     curves = {p: (lambda s, c=c: (c[0] * _hill(np.asarray(s)[:, None], c[1], c[2])).mean(axis=1))
               for p, c in drawn.items()}
-    if EXP.get("mean"):
-        curves = {p: (lambda s, q=post[p]: q.curve_mean(np.atleast_1d(s))) for p in platforms}
-    if EXP["mode"] == "box":
-        ranges, _ = step_box(current, bounds)
-        boxb = Bounds(bounds.daily_budget, min_spend={p: r[0] for p, r in ranges.items()},
-                      cap={p: r[1] for p, r in ranges.items()})
-        target = best_split(curves, boxb, platforms)
-    else:
-        target = best_split(curves, bounds, platforms)
-    result = apply_guardrails(current, target, bounds)
+    # Optimise inside today's step box rather than chasing the draw's global optimum: the draw changes
+    # every day, and a far target would drag the split around on the strength of one random draw.
+    allowed, _ = step_box(current, bounds, platforms)
+    today = Bounds(bounds.daily_budget, min_spend={p: lo for p, (lo, _) in allowed.items()},
+                   cap={p: hi for p, (_, hi) in allowed.items()})
+    result = apply_guardrails(current, best_split(curves, today, platforms), bounds)
     split = result.split
     expected = {p: float(post[p].curve_mean(np.array([split[p]]))[0]) for p in platforms}
     marginal = {p: _marginal(post[p], float(current.get(p, 0.0)), bounds.daily_budget) for p in platforms}

@@ -38,7 +38,7 @@ class InfeasibleBounds(ValueError):
 @dataclass(frozen=True)
 class Bounds:
     daily_budget: float
-    min_spend: float | Mapping[str, float] = 1.0  # per platform; a number applies to all
+    min_spend: float | Mapping[str, float] = 1.0  # a number applies to all; in a mapping a missing key = 0
     cap: float | Mapping[str, float] | None = None  # per platform; None (or a missing key) = daily budget
     max_step_fraction: float = 0.2
     step_floor: float | None = None  # smallest step limit in currency; None = fraction x budget / n
@@ -67,6 +67,7 @@ class Bounds:
         return float(self.cap)
 
     def step_limit(self, current: float, n_platforms: int) -> float:
+        """How far (in currency) a platform now at `current` may move in one step."""
         floor = self.step_floor
         if floor is None:
             floor = self.max_step_fraction * self.daily_budget / max(1, n_platforms)
@@ -86,6 +87,8 @@ class Bounds:
 
 @dataclass
 class GuardrailResult:
+    """The feasible split, and what the guardrails had to do to get there (empty notes = nothing)."""
+
     split: dict[str, float]
     notes: list[str] = field(default_factory=list)  # what the guardrails changed, for the audit log
     relaxed: list[str] = field(default_factory=list)  # constraints that had to give way (only "step")

@@ -47,8 +47,8 @@ class Curve:
     def expected(self, spend: float) -> float:
         if spend <= 0:
             return 0.0
-        s = spend**self.shape
-        return self.peak * s / (s + self.half**self.shape)
+        s = float(spend**self.shape)
+        return self.peak * s / (s + float(self.half**self.shape))
 
 
 def _unit(*parts: object) -> float:
@@ -106,7 +106,7 @@ class Market:
         return Curve(peak=peak, half=half, shape=shape)
 
     def best_platform(self, campaign_key: str) -> str:
-        """The platform with the highest pre-drift ceiling (the one that collapses under drift)."""
+        """The platform earning most at $50/day before any drift (the one that collapses under drift)."""
         saved, self.drift_day = self.drift_day, None
         try:
             return max(PLATFORMS, key=lambda p: self.curve(campaign_key, p).expected(50.0))
@@ -129,7 +129,7 @@ class Market:
         views = engagements * (6 + 4 * _unit(self.seed, "vr", campaign_key, platform))
         impressions = views * 3 + spend * 40
         return {"spend": round(spend, 2), "impressions": int(impressions), "video_views": int(views),
-                "engagements": int(round(engagements))}
+                "engagements": round(engagements)}
 
     def organic_post(self, platform: str, post_key: str, age_days: float) -> dict[str, int]:
         """Cumulative organic counters of a post `age_days` after it went out."""
