@@ -269,6 +269,11 @@ def promotion_decision(candidate: Mapping[str, float],
     """(promote?, why). Both metric sets must come from the same hold-out rows."""
     if candidate.get("n", 0) < MIN_HOLDOUT_ROWS:
         return False, f"hold-out has {candidate.get('n', 0):.0f} rows; at least {MIN_HOLDOUT_ROWS} are needed"
+    # A rank correlation under about 2/sqrt(n) is what chance alone gives on n rows: not evidence.
+    chance = 2 / math.sqrt(candidate["n"])
+    if candidate["spearman"] < chance:
+        return False, (f"candidate Spearman {candidate['spearman']:.3f} is within chance "
+                       f"(< {chance:.3f} on {candidate['n']:.0f} hold-out rows)")
     if not current:
         return candidate["spearman"] > 0, f"no current model; candidate Spearman {candidate['spearman']:.3f}"
     gain = candidate["spearman"] - current["spearman"]
