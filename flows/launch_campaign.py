@@ -65,7 +65,10 @@ async def launch_campaign(campaign_id: str, publish_now: bool = True) -> State:
     logger.info("virality %.2f; publishing to %s", analysis.virality_score, ", ".join(p.platform for p in plans))
 
     states: list[State[PublishResult]] = await asyncio.gather(*[  # type: ignore[call-overload]
-        publish_to_platform.with_options(task_run_name=f"publish-{plan.platform.value}")(
+        # The tag lets an operator cap concurrent jobs per platform with a Prefect tag concurrency limit
+        # (e.g. `prefect concurrency-limit create platform:x 10`: X limits are per user).
+        publish_to_platform.with_options(task_run_name=f"publish-{plan.platform.value}",
+                                         tags=[f"platform:{plan.platform.value}"])(
             rt.clients.publishers[plan.platform], rt.store, campaign, plan, publish_now, return_state=True)
         for plan in plans])
     results: list[PublishResult] = []

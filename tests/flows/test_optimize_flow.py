@@ -130,3 +130,55 @@ async def test_a_failed_meta_update_is_audited_not_applied_with_the_old_budget_i
     assert "re-auth needed for meta" in (decision.detail or "")
     sandbox.state.faults.clear()
     assert await rt.clients.meta.ad_set_budgets(cid) == before
+
+
+class _Collector:
+    """A tiny loopback HTTP endpoint standing in for the user's UNIFIED_ANALYTICS_ENDPOINT."""
+
+    def __init__(self, fail: bool) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received: list[dict[str, object]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if fail:
+                    self.send_response(503)
+                else:
+                    received.append(json.loads(body))
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+async def test_unified_analytics_endpoint_gets_the_table_and_never_blocks_the_budget(
+        rt: Runtime, sandbox: RunningSandbox, tmp_path: Path) -> None:
+    cid = await launched(rt, sandbox, tmp_path, "Analytics Artist - Shared Table")
+    collector = _Collector(fail=False)
+    rt.settings.unified_analytics_endpoint = collector.url
+    assert (await final_state(optimize_campaigns, campaign_ids=[cid])).is_completed()
+    assert len(collector.received) == 1
+    posted = collector.received[0]
+    assert posted["campaign_id"] == cid
+    rows = posted["rows"]
+    assert isinstance(rows, list) and rows
+    assert {"platform", "day", "spend", "views", "engagement", "cost_per_engaged_view", "trend"} <= set(rows[0])
+    collector.server.shutdown()
+
+    broken = _Collector(fail=True)
+    rt.settings.unified_analytics_endpoint = broken.url
+    httpx.post(f"{sandbox.url}/_admin/clock/advance", json={"days": 1}, timeout=10).raise_for_status()
+    state = await final_state(optimize_campaigns, campaign_ids=[cid])
+    assert state.is_completed(), state.message  # the endpoint failing does not fail the cycle
+    assert rt.store.decisions(cid)[-1].outcome in (DecisionOutcome.APPLIED, DecisionOutcome.UNCHANGED)
+    broken.server.shutdown()
