@@ -143,7 +143,7 @@ class _Collector:
         received: list[dict[str, object]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 if fail:
                     self.send_response(503)
