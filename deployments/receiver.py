@@ -17,6 +17,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
+from deployments.dashboard import dashboard_router
 from deployments.launcher import Launcher
 from deployments.signatures import signature_valid
 from metacentric.media import make_demo_video
@@ -159,6 +160,7 @@ def create_receiver(settings: Settings, store: Store, launcher: Launcher, meta: 
     async def campaign_status(campaign_id: str) -> dict[str, Any]:
         return campaign_view(store, campaign_id)
 
+    app.include_router(dashboard_router(store, settings))
     return app
 
 

@@ -101,6 +101,9 @@ def initial_split(predicted: Mapping[Platform, float], daily_budget: float, *,
     n = len(predicted)
     floor = min(daily_budget / n, max(min_platform_budget, FLOOR_SHARE_OF_EVEN * daily_budget / n))
     weights = {p: max(0.0, v) if math.isfinite(v) else 0.0 for p, v in predicted.items()}
+    top = max(weights.values())
+    # Relative to the largest, so tiny (even subnormal) predictions keep their proportions exactly.
+    weights = {p: w / top for p, w in weights.items()} if top > 0 else weights
     total = sum(weights.values())
     rest = daily_budget - floor * n
     # Best predicted first, so that when shares tie (all at the floor) the rounding remainder goes to it.
