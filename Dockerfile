@@ -13,4 +13,5 @@ COPY sandbox sandbox
 COPY deployments deployments
 RUN pip install --no-cache-dir .
 EXPOSE 8000
-CMD ["sh", "-c", "metacentric serve --host 0.0.0.0 --port ${PORT:-8000}"]
+# exec: serve becomes PID 1 and gets SIGTERM itself, so it stops its children cleanly.
+CMD ["sh", "-c", "exec metacentric serve --host 0.0.0.0 --port ${PORT:-8000}"]

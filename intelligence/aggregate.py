@@ -51,8 +51,8 @@ def aggregate(ad_rows: Iterable[Mapping[str, Any]], post_rows: Iterable[Mapping[
                                               np.nan)
     table = table.sort_values(_KEYS).reset_index(drop=True)
     # Trend: engagement over the last 3 days against the 3 before, per platform (NaN until there is history).
-    rolling = table.groupby(["campaign_id", "platform"])["engagement"].transform(
-        lambda s: s.rolling(3, min_periods=1).mean())
+    rolling = (table.groupby(["campaign_id", "platform"], sort=False)["engagement"]
+               .rolling(3, min_periods=1).mean().reset_index(level=[0, 1], drop=True))
     previous = table.assign(r=rolling).groupby(["campaign_id", "platform"])["r"].shift(3)
     table["trend"] = (rolling - previous) / previous.where(previous > 0)
     return table[COLUMNS]

@@ -41,7 +41,8 @@ def _fingerprint(tok: TokenSet) -> str:
 
 Refresher = Callable[[str], Awaitable[TokenSet]]  # refresh_token -> new TokenSet; raises AuthExpiredError
 
-_LOCKS: dict[tuple[str, str], asyncio.Lock] = {}
+# One refresh at a time per account. asyncio locks belong to one event loop, so they are kept per loop.
+_LOCKS: dict[tuple[str, str, int], asyncio.Lock] = {}
 
 
 class TokenManager:
@@ -73,7 +74,7 @@ class TokenManager:
         return TokenSet(**{k: v for k, v in data.items() if k != "seed"}), version
 
     def _lock(self) -> asyncio.Lock:
-        return _LOCKS.setdefault((self.platform, self.account), asyncio.Lock())
+        return _LOCKS.setdefault((self.platform, self.account, id(asyncio.get_running_loop())), asyncio.Lock())
 
     def _margin(self, tok: TokenSet) -> float:
         if tok.expires_at is None or tok.issued_at is None:
