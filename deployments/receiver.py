@@ -10,12 +10,14 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from deployments.dashboard import dashboard_router
 from deployments.launcher import Launcher
@@ -29,6 +31,9 @@ from platforms.meta import MetaClient
 
 MAX_BODY = 1024 * 1024  # 1 MB
 ANALYSIS_WAIT_S = 10.0
+# A Graph object id as Meta sends it (digits). The models turn any JSON value into a string ("True",
+# "None", "{'a': 1}"), so ids are checked here before anything is claimed for them.
+META_ID = re.compile(r"[1-9][0-9]{0,31}")
 
 
 class BodyTooLarge(Exception):
@@ -53,6 +58,26 @@ def delivery_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:40]
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time, and as bytes: compare_digest raises TypeError on non-ASCII str (a 500 for a forged value)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON, or 400. Refuses what the stdlib parser would crash on or the store could not write
+    back: nesting past 200 levels, lone surrogates, NaN/Infinity, numbers too long or too large to print."""
+    try:
+        data = from_json(body, allow_inf_nan=False)
+        json.dumps(data, allow_nan=False)
+    except ValueError as exc:
+        raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+    return data
+
+
+def bad_meta_id(field: str) -> HTTPException:
+    return HTTPException(422, [{"field": field, "error": "must be a Meta object id (digits)"}])
+
+
 def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "error": e["msg"]} for e in exc.errors()]
 
@@ -70,10 +95,7 @@ def create_receiver(settings: Settings, store: Store, launcher: Launcher, meta: 
         body = await read_body(request)
         if not signature_valid(app_secret, body, request.headers.get("x-hub-signature-256")):
             raise HTTPException(401, "missing or invalid X-Hub-Signature-256")
-        try:
-            return body, json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+        return body, parse_json(body)
 
     def accept(delivery_id: str, campaign_id: str | None, payload: dict[str, Any]) -> str:
         outcome = store.accept_delivery(delivery_id, campaign_id, payload)
@@ -90,7 +112,7 @@ def create_receiver(settings: Settings, store: Store, launcher: Launcher, meta: 
         q = request.query_params
         expected = settings.meta_webhook_verify_token.get_secret_value()
         token = q.get("hub.verify_token", "")
-        if q.get("hub.mode") != "subscribe" or not expected or not hmac.compare_digest(token, expected):
+        if q.get("hub.mode") != "subscribe" or not expected or not same_secret(token, expected):
             raise HTTPException(403, "verification failed")
         return q.get("hub.challenge", "")
 
@@ -101,6 +123,15 @@ def create_receiver(settings: Settings, store: Store, launcher: Launcher, meta: 
             hook = MetaWebhook.model_validate(data)
         except ValidationError as exc:
             raise HTTPException(422, validation_detail(exc)) from None
+        for i, entry in enumerate(hook.entry):  # all checked before any is accepted
+            if not META_ID.fullmatch(entry.id):
+                raise bad_meta_id(f"entry.{i}.id")
+            if not 0 <= entry.time < 2**63:
+                raise HTTPException(422, [{"field": f"entry.{i}.time", "error": "must be a unix time in seconds"}])
+            for j, change in enumerate(entry.changes):
+                campaign_id = change.campaign_to_launch()
+                if campaign_id is not None and not META_ID.fullmatch(campaign_id):
+                    raise bad_meta_id(f"entry.{i}.changes.{j}.value")
         outcomes: list[dict[str, Any]] = []
         for entry in hook.entry:
             for change in entry.changes:
@@ -118,6 +149,8 @@ def create_receiver(settings: Settings, store: Store, launcher: Launcher, meta: 
             event = CampaignCreated.model_validate(data)
         except ValidationError as exc:
             raise HTTPException(422, validation_detail(exc)) from None
+        if not META_ID.fullmatch(event.campaign_id):
+            raise bad_meta_id("campaign_id")
         outcome = accept(delivery_key("campaign-created", event.campaign_id), event.campaign_id,
                          event.model_dump())
         return {"campaign_id": event.campaign_id, "outcome": outcome}
@@ -126,7 +159,7 @@ def create_receiver(settings: Settings, store: Store, launcher: Launcher, meta: 
     async def create_with_orchestration(request: Request) -> dict[str, Any]:
         auth = request.headers.get("authorization", "")
         token = settings.api_token.get_secret_value()
-        if not token or not hmac.compare_digest(auth, f"Bearer {token}"):
+        if not token or not same_secret(auth, f"Bearer {token}"):
             raise HTTPException(401, "send Authorization: Bearer <METACENTRIC_API_TOKEN>")
         body = await read_body(request)
         try:

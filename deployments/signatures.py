@@ -14,4 +14,5 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     """Constant-time check of the header against the raw bytes exactly as received."""
     if not secret or not header or not header.startswith("sha256="):
         return False
-    return hmac.compare_digest(sign(secret, body), header.strip())
+    # As bytes: compare_digest raises TypeError on non-ASCII str, and the header is whatever the sender sent.
+    return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode("utf-8", "replace"))

@@ -114,6 +114,10 @@ def rupload_router(store: IgStore, config: Any) -> APIRouter:
             await stream_into(request, sink, limit=limit)
         c["received"] = sink.size
         if kind == "drop_connection":
+            if sink.size == file_size:  # the body came in one piece, so the cut fell after the last byte
+                c["sha256"] = sink.sha256
+                c["ready_at"] = store.now()
+                state.uploads.pop(key, None)
             state.save()
             return Dropped()
         if sink.size > file_size:

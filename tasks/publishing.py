@@ -7,6 +7,7 @@ client resume instead of writing again.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from prefect import task
@@ -77,10 +78,16 @@ async def publish_to_platform(client: PublishingClient, store: Store, campaign: 
     except QuotaExhaustedError as exc:
         result = deferred(plan, exc.until, exc.message)
     except RateLimitedError as exc:
-        if exc.until - datetime.now(UTC) > SHORT_WAIT:
+        wait = exc.until - datetime.now(UTC)
+        if wait > SHORT_WAIT:
             result = deferred(plan, exc.until, exc.message)
         else:
-            raise  # retried by Prefect after a backoff; the client refuses early until the window frees
+            # Wait the window out here, then let Prefect retry: its backoff (seconds) is shorter than most
+            # windows, and the client refuses early until the window frees, so without this wait every
+            # retry would be spent before the window turned over.
+            logger.info("%s: rate limited; waiting %.0f s for the window", plan.platform, wait.total_seconds())
+            await asyncio.sleep(max(0.0, wait.total_seconds()))
+            raise
     except (PermanentError, AuthExpiredError) as exc:
         result = failed(plan, exc)
     except PlatformError as exc:
