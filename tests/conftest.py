@@ -14,13 +14,18 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from metacentric.settings import Settings
 from metacentric.store import Store
+from sandbox.app import SandboxConfig
 from sandbox.server import RunningSandbox, start_in_thread
 from sandbox.state import SandboxState
+
+# Many tests publish through the one session sandbox on the same simulated day; TikTok's default cap of
+# 15 posts a day per creator would make them depend on their order. Tests of the cap use a sandbox of their own.
+SESSION_LIMITS = {"tiktok": {"daily_post_cap": 10_000}}
 
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[RunningSandbox]:
-    with start_in_thread(SandboxState(seed=7)) as running:
+    with start_in_thread(SandboxState(seed=7), config=SandboxConfig(limits=SESSION_LIMITS)) as running:
         yield running
 
 
