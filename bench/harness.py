@@ -228,9 +228,9 @@ def stack(name: str, *, receiver: bool = True, launcher_concurrency: int = 8,
     """The demo's wiring with the lifted limits; everything under var/bench/<name> (removed first)."""
     quiet()
     from deployments.launcher import Launcher
+    from deployments.local import start_receiver
     from deployments.receiver import create_receiver
     from metacentric import runtime
-    from metacentric.demo import _start_receiver
     from metacentric.media import make_demo_video
     from metacentric.prefect_server import prefect_api
     from metacentric.settings import Settings
@@ -252,7 +252,7 @@ def stack(name: str, *, receiver: bool = True, launcher_concurrency: int = 8,
         st = Stack(var_dir, sandbox, api_url, rt, launcher, video=video)
         try:
             if receiver:
-                st.receiver_url, server = _start_receiver(
+                st.receiver_url, server = start_receiver(
                     create_receiver(rt.settings, rt.store, launcher, rt.clients.meta))
             yield st
         finally:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -48,23 +46,6 @@ RELEASES = (
 )
 
 
-def _start_receiver(app: Any) -> tuple[str, uvicorn.Server]:
-    from sandbox.server import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
-    threading.Thread(target=server.run, name="receiver", daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return url, server
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError("the receiver did not start")
-
-
 def run_demo(var_dir: Path = Path("var/demo"), n_campaigns: int = 3, cycles: int = 14) -> int:
     if not 1 <= n_campaigns <= len(RELEASES):
         console.print(f"[red]--campaigns must be between 1 and {len(RELEASES)}[/red]")
@@ -92,6 +73,7 @@ def run_demo(var_dir: Path = Path("var/demo"), n_campaigns: int = 3, cycles: int
 def _run(var_dir: Path, n_campaigns: int, cycles: int, sandbox: Any, api_url: str, progress: Progress,
          started: float) -> int:
     from deployments.launcher import Launcher
+    from deployments.local import start_receiver
     from deployments.receiver import create_receiver
     from metacentric import runtime
     from metacentric.demo_report import build_report, print_summary
@@ -99,7 +81,7 @@ def _run(var_dir: Path, n_campaigns: int, cycles: int, sandbox: Any, api_url: st
     settings = Settings(var_dir=var_dir, sandbox_url=sandbox.url)
     rt = runtime.configure(settings)
     launcher = Launcher(rt.store, poll_s=0.2).start()
-    receiver_url, receiver = _start_receiver(create_receiver(rt.settings, rt.store, launcher, rt.clients.meta))
+    receiver_url, receiver = start_receiver(create_receiver(rt.settings, rt.store, launcher, rt.clients.meta))
     try:
         meta = rt.clients.meta
         launcher.submit(meta.subscribe_webhooks(receiver_url + "/webhooks/meta",
