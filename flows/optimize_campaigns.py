@@ -8,6 +8,7 @@ above the approval threshold are gathered and put to a person in ONE pause of th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from tasks.optimize_report import report_optimization, table_rows
 from tasks.unified import post_unified_analytics
 
 LOOKBACK_DAYS = 60
+CAMPAIGNS_AT_ONCE = 16
 
 
 class Answer(BaseModel):
@@ -168,14 +170,22 @@ async def optimize_campaigns(campaign_ids: list[str] | None = None, dry_run: boo
     rt = get_runtime()
     ids = campaign_ids or rt.store.campaign_ids(optimizable_only=True)
     until = platform_now(rt.settings).date() - timedelta(days=1)  # the last complete day
-    prepared = await asyncio.gather(*[prepare(rt, cid, until) for cid in ids], return_exceptions=True)
+    # A bounded number of campaigns at a time: all at once exhausted the clients' connection pools
+    # (PoolTimeout on every campaign at 1,000).
+    slots = asyncio.Semaphore(CAMPAIGNS_AT_ONCE)
+
+    async def bounded(coro: Awaitable[Any]) -> Any:
+        async with slots:
+            return await coro
+
+    prepared = await asyncio.gather(*[bounded(prepare(rt, cid, until)) for cid in ids], return_exceptions=True)
     failed = {cid: str(c) for cid, c in zip(ids, prepared, strict=True) if isinstance(c, BaseException)}
     cycles = [c for c in prepared if isinstance(c, Cycle)]
     pending = [c for c in cycles if c.decision is not None and not dry_run
                and needs_approval(c.decision, rt.settings.approval_threshold_fraction)]
     if pending:
         await ask_approval(pending, rt)
-    finished = await asyncio.gather(*[finish(rt, c, dry_run) for c in cycles], return_exceptions=True)
+    finished = await asyncio.gather(*[bounded(finish(rt, c, dry_run)) for c in cycles], return_exceptions=True)
     results = [r for r in finished if isinstance(r, dict)]
     failed.update({c.campaign.id: str(r) for c, r in zip(cycles, finished, strict=True)
                    if isinstance(r, BaseException)})
