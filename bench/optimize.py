@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.harness import PUBLISHERS, Stack, cpu_delta, isolated, load, plain_launch, stack
+from metacentric.clock import advance_sandbox_clock
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"  # a smoke run with tiny sizes
 # BENCH_OPTIMIZE_SIZES=100,300,1000 measures 1,000 campaigns directly (about 8 minutes here).
@@ -88,8 +89,6 @@ def cycle(st: Stack, ids: list[str]) -> dict[str, Any]:
 
 
 def optimize_scaling() -> dict[str, Any]:
-    import httpx
-
     out: dict[str, Any] = {}
     with stack("optimize", receiver=False, settings_overrides={"approval_threshold_fraction": 1.0}) as st:
         tmpl = st.new_campaigns(1, "Template")[0].id
@@ -102,7 +101,7 @@ def optimize_scaling() -> dict[str, Any]:
             started = time.perf_counter()
             ids = fill(st, n, f"Opt{n}", template)
             setup = time.perf_counter() - started
-            httpx.post(f"{st.sandbox.url}/_admin/clock/advance", json={"days": 1}, timeout=30).raise_for_status()
+            advance_sandbox_clock(st.sandbox.url, days=1)
             runs.append({**cycle(st, ids), "setup_s": round(setup, 1)})
         out["cycles"] = runs
     sizes = np.array([r["campaigns"] for r in runs], dtype=float)

@@ -114,11 +114,11 @@ def ack_receiver_only(st: Stack) -> dict[str, Any]:
     """The same receiver app on its own store, with a launcher that is never started (no launches)."""
     from deployments.launcher import Launcher
     from deployments.receiver import create_receiver
-    from metacentric.demo import _start_receiver
+    from deployments.local import start_receiver
     from metacentric.store import Store
 
     store = Store(f"sqlite:///{st.var_dir / 'receiver_only.db'}")
-    url, server = _start_receiver(create_receiver(st.rt.settings, store, Launcher(store), st.rt.clients.meta))
+    url, server = start_receiver(create_receiver(st.rt.settings, store, Launcher(store), st.rt.clients.meta))
     try:
         pool = [c.id for c in st.new_campaigns(40, "Alone")]  # real campaign ids, never launched here
         levels: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -17,6 +18,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from intelligence.split import restrict_split
+from metacentric.clock import platform_now
 from metacentric.runtime import get_runtime
 from models import Analysis, BudgetDecision, Campaign, PublishResult, PublishStatus
 from platforms.errors import PlatformError
@@ -59,7 +61,7 @@ async def launch_campaign(campaign_id: str, publish_now: bool = True) -> State:
 
     campaign = await fetch_campaign(rt.clients.meta, rt.store, rt.settings, campaign_id)
     rt.store.set_campaign_state(campaign_id, "RUNNING")
-    analysis = analyze_campaign(rt.store, campaign, immediate=publish_now,
+    analysis = analyze_campaign(rt.store, campaign, now=platform_now(rt.settings), immediate=publish_now,
                                 min_platform_budget=rt.settings.min_platform_budget)
     plans = [analysis.plan_for(p) for p in analysis.recommended_platforms]
     logger.info("virality %.2f; publishing to %s", analysis.virality_score, ", ".join(p.platform for p in plans))
@@ -69,7 +71,8 @@ async def launch_campaign(campaign_id: str, publish_now: bool = True) -> State:
         # (e.g. `prefect concurrency-limit create platform:x 10`: X limits are per user).
         publish_to_platform.with_options(task_run_name=f"publish-{plan.platform.value}",
                                          tags=[f"platform:{plan.platform.value}"])(
-            rt.clients.publishers[plan.platform], rt.store, campaign, plan, publish_now, return_state=True)
+            rt.clients.publishers[plan.platform], rt.store, campaign, plan, publish_now,
+            clock=partial(platform_now, rt.settings), return_state=True)
         for plan in plans])
     results: list[PublishResult] = []
     for plan, state in zip(plans, states, strict=True):

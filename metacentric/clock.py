@@ -30,3 +30,12 @@ def platform_now(settings: Settings) -> datetime:
         cached = (time.monotonic(), offset)
         _cache[url] = cached
     return now + timedelta(seconds=cached[1])
+
+
+def advance_sandbox_clock(sandbox_url: str, *, days: float = 0, seconds: float = 0) -> datetime:
+    """Move the sandbox's clock forward (demo, benchmarks, tests) and forget the cached offset at once,
+    so the very next `platform_now` already sees the new time."""
+    response = _http.post(f"{sandbox_url}/_admin/clock/advance", json={"days": days, "seconds": seconds}, timeout=30)
+    response.raise_for_status()
+    _cache.pop(sandbox_url, None)
+    return datetime.fromisoformat(response.json()["now"])

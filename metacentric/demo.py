@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from metacentric.clock import advance_sandbox_clock
 from metacentric.media import make_demo_video
 from metacentric.settings import Settings
 from models import Campaign, Creative, Platform, Targeting
@@ -117,7 +117,7 @@ def _run(var_dir: Path, n_campaigns: int, cycles: int, sandbox: Any, api_url: st
 
         launched = [cid for cid in ids if rt.store.campaign_state(cid) == "COMPLETED"]
         for _ in range(cycles if launched else 0):
-            httpx.post(f"{sandbox.url}/_admin/clock/advance", json={"days": 1}, timeout=10).raise_for_status()
+            advance_sandbox_clock(sandbox.url, days=1)
             launcher.submit(final_state(optimize_campaigns, campaign_ids=launched)).result(300)
             progress.advance(optimizing)
 

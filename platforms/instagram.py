@@ -45,6 +45,9 @@ INSIGHT_METRICS = "views,reach,likes,comments,shares,saved,total_interactions"
 MAX_CONTAINERS = 2  # per publish() call: the first, and one replacement if it expired or broke
 MAX_NOT_READY = 3  # doc: retry a 9007 publish once or twice, then give the container more time
 RECENT_PAGES = 4  # pages of recent media searched when reconciling a lost publish response
+# ...and when the container says PUBLISHED, so the media certainly exists: a retry can come long after the
+# lost answer (a re-run of the launch), and the account may have published many more media since.
+PUBLISHED_PAGES, PUBLISHED_PAGE_SIZE = 10, "100"
 
 
 class LimitStore(Protocol):
@@ -258,8 +261,8 @@ class InstagramClient:
     async def _reconcile(self, intent: _Intent, *, must_exist: bool) -> bool:
         """Find our media among the account's recent media (newer than media_before, same caption)."""
         caption, before = str(intent.get("caption") or "").strip(), intent.get("media_before")
-        params = {"fields": "id,caption,timestamp,permalink", "limit": "25"}
-        for _ in range(RECENT_PAGES):
+        params = {"fields": "id,caption,timestamp,permalink", "limit": PUBLISHED_PAGE_SIZE if must_exist else "25"}
+        for _ in range(PUBLISHED_PAGES if must_exist else RECENT_PAGES):
             page = await self.api.get(f"{self.ig_user_id}/media", params)
             for media in page.get("data", []):
                 if before is not None and media.get("id") == before:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
 from prefect import task
@@ -40,13 +40,13 @@ def unavailable_platforms(store: Store, now: datetime) -> dict[Platform, str]:
 
 
 @task(name="analyze", cache_policy=NO_CACHE)
-def analyze_campaign(store: Store, campaign: Campaign, *, immediate: bool = True,
+def analyze_campaign(store: Store, campaign: Campaign, *, now: datetime, immediate: bool = True,
                      min_platform_budget: float = 0.0) -> Analysis:
+    """`now` is the platforms' time (the sandbox's clock in sandbox mode): quota windows are in it."""
     existing = store.latest_analysis(campaign.id)
     if existing is not None:
         # A re-run keeps the plan it started with, so copy and split do not change under a half-done launch.
         return existing
-    now = datetime.now(UTC)
     analysis, features = analyze(campaign, now=now, model=current_model(store),
                                  unavailable=unavailable_platforms(store, now), immediate=immediate,
                                  min_platform_budget=min_platform_budget)

@@ -8,6 +8,7 @@ client resume instead of writing again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from prefect import task
@@ -16,7 +17,7 @@ from prefect.logging import get_run_logger
 
 from metacentric.store import Store
 from models import Campaign, PlatformPlan, PublishResult, PublishStatus
-from platforms.base import PublishingClient
+from platforms.base import PublishedPost, PublishingClient
 from platforms.errors import (
     AuthExpiredError,
     PermanentError,
@@ -28,6 +29,13 @@ from tasks.retry import PLATFORM_RETRIES, PLATFORM_RETRY_DELAYS, PLATFORM_RETRY_
 
 # A rate limit that frees up sooner than this is waited out in the task; a longer one defers the post.
 SHORT_WAIT = timedelta(seconds=60)
+SHORT_LIMIT_WAITS = 5  # per attempt
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 def already_done(store: Store, plan: PlatformPlan, now: datetime) -> PublishResult | None:
@@ -57,13 +65,37 @@ def failed(plan: PlatformPlan, error: BaseException | str) -> PublishResult:
                          error=str(error) or type(error).__name__)
 
 
+async def publish_waiting_out_short_limits(client: PublishingClient, plan: PlatformPlan, video_path: str,
+                                           store: Store, clock: Clock) -> PublishedPost:
+    """client.publish, with rate limits that free up within SHORT_WAIT waited out here and the publish
+    resumed (from the intent log), up to SHORT_LIMIT_WAITS times.
+
+    Not left to Prefect's retries: their backoff (seconds) is shorter than most windows, the clients
+    refuse early until a window frees, and a window one post ran into stops every post in the process,
+    so each of them would spend its retries before the window turned over.
+    """
+    for _ in range(SHORT_LIMIT_WAITS):
+        try:
+            return await client.publish(plan, video_path, store)
+        except RateLimitedError as exc:
+            wait = (exc.until - clock()).total_seconds()
+            if wait > SHORT_WAIT.total_seconds():
+                raise
+            get_run_logger().info("%s: rate limited; waiting %.0f s for the window", plan.platform, wait)
+            await asyncio.sleep(max(0.0, wait))
+    return await client.publish(plan, video_path, store)
+
+
 @task(name="publish", retries=PLATFORM_RETRIES, retry_delay_seconds=PLATFORM_RETRY_DELAYS,
       retry_jitter_factor=PLATFORM_RETRY_JITTER, retry_condition_fn=retry_if_retriable, cache_policy=NO_CACHE)
 async def publish_to_platform(client: PublishingClient, store: Store, campaign: Campaign,
-                              plan: PlatformPlan, publish_now: bool = True) -> PublishResult:
-    """Publish the campaign's video on one platform. Retries (by Prefect) only on retriable errors."""
+                              plan: PlatformPlan, publish_now: bool = True, clock: Clock = wall_clock) -> PublishResult:
+    """Publish the campaign's video on one platform. Retries (by Prefect) only on retriable errors.
+
+    `clock` tells the platforms' time (the sandbox's in sandbox mode): the limits' windows are in it.
+    """
     logger = get_run_logger()
-    now = datetime.now(UTC)
+    now = clock()
     store.claim_post(plan.campaign_id, plan.platform.value)
     done = already_done(store, plan, now)
     if done is not None:
@@ -74,20 +106,14 @@ async def publish_to_platform(client: PublishingClient, store: Store, campaign: 
         store.record_result(result)
         return result
     try:
-        post = await client.publish(plan, campaign.creative.video_path, store)
+        post = await publish_waiting_out_short_limits(client, plan, campaign.creative.video_path, store, clock)
     except QuotaExhaustedError as exc:
         result = deferred(plan, exc.until, exc.message)
     except RateLimitedError as exc:
-        wait = exc.until - datetime.now(UTC)
-        if wait > SHORT_WAIT:
+        if exc.until - clock() > SHORT_WAIT:
             result = deferred(plan, exc.until, exc.message)
         else:
-            # Wait the window out here, then let Prefect retry: its backoff (seconds) is shorter than most
-            # windows, and the client refuses early until the window frees, so without this wait every
-            # retry would be spent before the window turned over.
-            logger.info("%s: rate limited; waiting %.0f s for the window", plan.platform, wait.total_seconds())
-            await asyncio.sleep(max(0.0, wait.total_seconds()))
-            raise
+            raise  # short limits kept coming: retried by Prefect after a backoff
     except (PermanentError, AuthExpiredError) as exc:
         result = failed(plan, exc)
     except PlatformError as exc:

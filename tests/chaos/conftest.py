@@ -73,3 +73,15 @@ def chaos_prefect(request: pytest.FixtureRequest) -> Iterator[str]:
 
     with flows_conftest.prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The publish task's retry backoff shortened from (1, 2, 4) s to (0.2, 0.4, 0.8) s.
+
+    For the fast slices only, so they fit in the default suite: what is retried, how often and what a
+    retry resumes are unchanged; the big runs keep the product's backoff.
+    """
+    from tasks.publishing import publish_to_platform
+
+    monkeypatch.setattr(publish_to_platform, "retry_delay_seconds", [0.2, 0.4, 0.8])

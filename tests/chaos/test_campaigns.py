@@ -21,8 +21,8 @@ from tests.chaos.world import FAULT_KINDS, World, deliveries_for, fault_plan, ru
 
 
 async def run_chaos(world: World, n: int, *, seed: int, fault_rate: float = 0.2, kinds: tuple[str, ...] = FAULT_KINDS,
-                    tiktok_rate_limits: int = 1, duplicate_fraction: float = 0.3,
-                    launch_timeout_s: float = 900) -> dict[str, object]:
+                    tiktok_rate_limits: int = 1, duplicate_fraction: float = 0.3, launch_timeout_s: float = 900,
+                    reconcile_concurrency: int = 8) -> dict[str, object]:
     started = time.monotonic()
     ids = world.create_campaigns(n, prefix=f"Chaos{seed}")
     deliveries = deliveries_for(ids, world.account, duplicate_fraction=duplicate_fraction,
@@ -30,7 +30,7 @@ async def run_chaos(world: World, n: int, *, seed: int, fault_rate: float = 0.2,
     world.set_faults(fault_plan(fault_rate, kinds, tiktok_rate_limits=tiktok_rate_limits))
 
     outcomes = await world.deliver(deliveries)
-    kinds = Counter(d.kind for d in deliveries)
+    delivery_kinds = Counter(d.kind for d in deliveries)
     # Each campaign's launch is claimed by exactly one delivery (whichever came first); the rest are
     # duplicates, whatever their order.
     assert outcomes["first:launch"] + outcomes["redelivery:launch"] + outcomes["other-event:launch"] == n
@@ -40,17 +40,20 @@ async def run_chaos(world: World, n: int, *, seed: int, fault_rate: float = 0.2,
     assert not stuck, f"{len(stuck)} launches never finished: {stuck[:5]}"
     launched_s = time.monotonic() - started
     needing = world.incomplete(ids)
-    left = world.reconcile(ids)
+    left = world.reconcile(ids, max_passes=4, concurrency=reconcile_concurrency)  # the faults still on
     fired = world.fired_faults()
     world.set_faults([])
+    after_outage = len(left)
+    left = world.reconcile(ids, max_passes=2, concurrency=reconcile_concurrency)  # the outage over
     agreement = await world.agreement(ids)
     figures = {
-        "campaigns": n, "deliveries": len(deliveries), "delivery_kinds": dict(kinds),
+        "campaigns": n, "deliveries": len(deliveries), "delivery_kinds": dict(delivery_kinds),
         "receiver_outcomes": dict(outcomes), "faults_fired": dict(sorted(fired.items())),
         "faults_total": sum(fired.values()),
         "campaigns_needing_reconcile": len(needing),
         "platforms_needing_reconcile": dict(Counter(p for ps in needing.values() for p in ps)),
         "reconcile_runs": sum(world.reconciled.values()), "reconcile_passes": world.pass_log,
+        "left_for_after_the_faults": after_outage, "reruns_prefect_refused": len(world.rerun_errors),
         "posts_in_store": agreement.posts_in_store, "posts_on_platforms": agreement.posts_on_platforms,
         "flow_runs": agreement.flow_runs,
         "launch_phase_s": round(launched_s, 1), "total_s": round(time.monotonic() - started, 1),
@@ -60,11 +63,12 @@ async def run_chaos(world: World, n: int, *, seed: int, fault_rate: float = 0.2,
         world.describe(left))
     assert not agreement.problems, "\n".join(agreement.problems[:40])
     assert agreement.posts_in_store == agreement.posts_on_platforms
-    assert agreement.flow_runs == n + figures["reconcile_runs"]  # type: ignore[operator]
+    assert n + sum(world.reconciled.values()) <= agreement.flow_runs <= n + sum(world.reconciled.values()) + len(
+        world.rerun_errors)
     return figures
 
 
-async def test_fast_slice_15_campaigns_under_faults(chaos_prefect: str, tmp_path: Path) -> None:
+async def test_fast_slice_15_campaigns_under_faults(chaos_prefect: str, quick_retries: None, tmp_path: Path) -> None:
     """The fast slice that runs in `make test`: the same checks as the big run, on 15 campaigns.
 
     Without 429s: a 429 is honoured (the platforms ask for 30 s to a minute), which the big run can
@@ -77,7 +81,9 @@ async def test_fast_slice_15_campaigns_under_faults(chaos_prefect: str, tmp_path
 
 @pytest.mark.chaos
 async def test_500_campaigns_under_faults(chaos_prefect: str, tmp_path: Path) -> None:
-    with running_world(tmp_path, max_concurrent=32) as world:
-        figures = await run_chaos(world, 500, seed=500)
+    # Many launches in flight: most of a launch's time is spent waiting (429 windows of up to a minute,
+    # retry backoff, async processing), not computing.
+    with running_world(tmp_path, max_concurrent=128, separate_sandbox=True) as world:
+        figures = await run_chaos(world, 500, seed=500, launch_timeout_s=1800, reconcile_concurrency=32)
     # Re-running is the answer for retries that ran out, not a way of life: most launches need none.
     assert figures["campaigns_needing_reconcile"] <= 250  # type: ignore[operator]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ from prefect.flow_runs import resume_flow_run
 from flows.calling import final_state
 from flows.launch_campaign import launch_campaign
 from flows.optimize_campaigns import optimize_campaigns
+from metacentric.clock import advance_sandbox_clock
 from metacentric.runtime import Runtime
 from models import DecisionOutcome
 from sandbox.faults import FaultRule
@@ -24,8 +26,14 @@ from tests.flows.conftest import new_campaign
 async def launched(rt: Runtime, sandbox: RunningSandbox, tmp_path: Path, name: str) -> str:
     campaign = await new_campaign(rt, tmp_path, name)
     assert (await final_state(launch_campaign, campaign.id)).is_completed()
-    # Two simulated days of delivery, so the next cycle has insights to learn from.
-    httpx.post(f"{sandbox.url}/_admin/clock/advance", json={"days": 2}, timeout=10).raise_for_status()
+    # At least two simulated days of delivery, so the next cycle has insights to learn from, landing at
+    # noon: earlier tests leave the shared clock at any hour, and a cycle that straddles midnight is
+    # rightly a new window, which would make "the same cycle twice" two different cycles.
+    now = datetime.fromisoformat(httpx.get(f"{sandbox.url}/_admin/clock", timeout=10).json()["now"])
+    noon = (now + timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon < now + timedelta(days=2):
+        noon += timedelta(days=1)
+    advance_sandbox_clock(sandbox.url, seconds=(noon - now).total_seconds())
     return campaign.id
 
 
@@ -177,7 +185,7 @@ async def test_unified_analytics_endpoint_gets_the_table_and_never_blocks_the_bu
 
     broken = _Collector(fail=True)
     rt.settings.unified_analytics_endpoint = broken.url
-    httpx.post(f"{sandbox.url}/_admin/clock/advance", json={"days": 1}, timeout=10).raise_for_status()
+    advance_sandbox_clock(sandbox.url, days=1)
     state = await final_state(optimize_campaigns, campaign_ids=[cid])
     assert state.is_completed(), state.message  # the endpoint failing does not fail the cycle
     assert rt.store.decisions(cid)[-1].outcome in (DecisionOutcome.APPLIED, DecisionOutcome.UNCHANGED)
