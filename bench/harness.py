@@ -1,9 +1,9 @@
 """Shared pieces of the benchmarks: statistics, the load average, and the whole stack in one process.
 
-`Stack` copies metacentric/demo.py's wiring (sandbox + Prefect server + runtime + in-process launcher +
-receiver under uvicorn on loopback), with the sandbox's platform quotas and rate windows lifted so a
-benchmark measures Metacentric and Prefect, not TikTok's 6 inits a minute (every lifted limit is listed
-in BENCH_LIMITS and reported with the figures).
+`Stack` copies `metacentric serve`'s wiring (sandbox + Prefect server + runtime + in-process launcher in
+this process, the receiver in its own process, deployments/receiver_process.py), with the sandbox's
+platform quotas and rate windows lifted so a benchmark measures Metacentric and Prefect, not TikTok's 6
+inits a minute (every lifted limit is listed in BENCH_LIMITS and reported with the figures).
 
 `python -m bench.harness loadgen SPEC OUT` is the load generator: a separate process (so the senders do
 not share the receiver's GIL) that POSTs prepared requests with N concurrent httpx.AsyncClient senders
@@ -123,6 +123,8 @@ class Stack:
     rt: Any  # metacentric.runtime.Runtime
     launcher: Any  # deployments.launcher.Launcher
     receiver_url: str = ""
+    receiver_pid: int | None = None  # the receiver's own process, as `metacentric serve` runs it
+    prefect_db: str = "sqlite"  # the Prefect server's database: sqlite | postgres
     video: str = ""
     _made: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -133,7 +135,8 @@ class Stack:
 
     # CPU time, to tell a busy box from a slow program
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far: this process (minus the sandbox's thread), the sandbox thread, the Prefect server."""
+        """CPU seconds so far: this process (minus the sandbox's thread), the sandbox thread, the Prefect server
+        and the receiver's process."""
         from prefect.server.api.server import SubprocessASGIServer
 
         process = resource.getrusage(resource.RUSAGE_SELF)
@@ -141,7 +144,8 @@ class Stack:
         server = SubprocessASGIServer._instances.get(None)
         proc = getattr(server, "server_process", None)
         return {"metacentric": process.ru_utime + process.ru_stime - sandbox, "sandbox": sandbox,
-                "prefect_server": _pid_cpu(proc.pid) if proc is not None else float("nan")}
+                "prefect_server": _pid_cpu(proc.pid) if proc is not None else float("nan"),
+                "receiver": _pid_cpu(self.receiver_pid) if self.receiver_pid is not None else 0.0}
 
     # sandbox switches
     def set_latency(self, ms: int, platforms: Sequence[str] = PUBLISHERS) -> None:
@@ -222,20 +226,22 @@ def lift_client_limits(rt: Any) -> None:
     tiktok.daily_post_cap = BIG
 
 
+PREFECT_DB = os.environ.get("BENCH_PREFECT_DB", "auto")  # sqlite | postgres | auto (postgres when reachable)
+
+
 @contextmanager
 def stack(name: str, *, receiver: bool = True, launcher_concurrency: int = 8,
           settings_overrides: dict[str, Any] | None = None, video_bytes: int = 2 * 1024 * 1024) -> Iterator[Stack]:
     """The demo's wiring with the lifted limits; everything under var/bench/<name> (removed first)."""
     quiet()
     from deployments.launcher import Launcher
-    from deployments.local import start_receiver
-    from deployments.receiver import create_receiver
+    from deployments.receiver_process import start_receiver_process
     from metacentric import runtime
     from metacentric.media import make_demo_video
-    from metacentric.prefect_server import prefect_api
+    from metacentric.prefect_server import prefect_api, prefect_database
     from metacentric.settings import Settings
     from sandbox.app import SandboxConfig
-    from sandbox.server import start_in_thread
+    from sandbox.server import free_port, start_in_thread
     from sandbox.state import SandboxState
 
     var_dir = VAR / name
@@ -243,21 +249,25 @@ def stack(name: str, *, receiver: bool = True, launcher_concurrency: int = 8,
     var_dir.mkdir(parents=True)
     video = str(make_demo_video(var_dir / "release.mp4", size=video_bytes, seed=name))
     with (start_in_thread(SandboxState(seed=5), config=SandboxConfig(limits=BENCH_LIMITS)) as sandbox,
+          prefect_database(f"metacentric_bench_{name}", PREFECT_DB) as prefect_db,
           prefect_api(var_dir / "prefect") as api_url):
         settings = Settings(var_dir=var_dir, sandbox_url=sandbox.url, **(settings_overrides or {}))
         rt = runtime.configure(settings)
         lift_client_limits(rt)
-        launcher = Launcher(rt.store, poll_s=0.2, max_concurrent=launcher_concurrency).start()
-        server = None
-        st = Stack(var_dir, sandbox, api_url, rt, launcher, video=video)
+        launcher = Launcher(rt.store, poll_s=0.2, max_concurrent=launcher_concurrency, doorbell=True).start()
+        receiving = None
+        st = Stack(var_dir, sandbox, api_url, rt, launcher, video=video, prefect_db=prefect_db)
         try:
             if receiver:
-                st.receiver_url, server = start_receiver(
-                    create_receiver(rt.settings, rt.store, launcher, rt.clients.meta))
+                port = free_port()
+                receiving = start_receiver_process(rt.settings, host="127.0.0.1", port=port,
+                                                   doorbell_port=launcher.doorbell_port, log_level="warning")
+                st.receiver_url, st.receiver_pid = f"http://127.0.0.1:{port}", receiving.pid
             yield st
         finally:
-            if server is not None:
-                server.should_exit = True
+            if receiving is not None:
+                receiving.terminate()
+                receiving.wait(30)
             with contextlib.suppress(Exception):  # closing is tidiness; the figures are already taken
                 launcher.submit(rt.clients.aclose()).result(10)
             launcher.stop(timeout=60)

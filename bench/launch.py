@@ -192,6 +192,7 @@ def measure() -> dict[str, Any]:
     started = time.perf_counter()
     with stack("launch") as st:
         figures["stack_start_s"] = round(time.perf_counter() - started, 1)
+        figures["prefect_server_db"] = st.prefect_db
         warm = [c.id for c in st.new_campaigns(2, "Warm")]  # model, clients and Prefect client warm-up
         _direct(st, warm)
         st.set_latency(LATENCY_MS)

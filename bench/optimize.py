@@ -91,6 +91,7 @@ def cycle(st: Stack, ids: list[str]) -> dict[str, Any]:
 def optimize_scaling() -> dict[str, Any]:
     out: dict[str, Any] = {}
     with stack("optimize", receiver=False, settings_overrides={"approval_threshold_fraction": 1.0}) as st:
+        out["prefect_server_db"] = st.prefect_db
         tmpl = st.new_campaigns(1, "Template")[0].id
         launched = st.run(plain_launch(st.rt, tmpl, st.video))
         template = {p["platform"]: p["post_id"] for p in st.rt.store.posts(tmpl) if p["status"] == "published"}

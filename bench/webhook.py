@@ -2,15 +2,15 @@
 
     .venv/bin/python -m bench webhook        # results in bench/results/webhook.json
 
-The stack is the demo's (sandbox, Prefect server, receiver under uvicorn on loopback, in-process launcher),
-see bench/harness.py. Senders run in a separate process (bench.harness loadgen) with httpx.AsyncClient.
+The stack is `metacentric serve`'s (sandbox, Prefect server, in-process launcher, the receiver in a process
+of its own), see bench/harness.py. Senders run in a separate process (bench.harness loadgen) with httpx.AsyncClient.
 
 (a) Ack latency at 1, 20 and 100 concurrent senders: signed Meta `in_process_ad_objects` deliveries, a
-    twentieth for new campaigns (each starts a real launch on the in-process launcher, in the receiver's
-    process, while the rest of the level is still being sent), the rest duplicates: half exact
+    twentieth for new campaigns (each starts a real launch on the in-process launcher, on the same two
+    cores, while the rest of the level is still being sent), the rest duplicates: half exact
     redeliveries of this level's deliveries (same bytes), half later deliveries for campaigns launched
     before. Measured twice: "with_launches" (the product as it runs) and "receiver_only" (the same
-    receiver on its own store with no launcher, which isolates the receiver + store cost).
+    receiver process on a store of its own that no launcher reads: the receiver + store cost alone).
 (b) Webhook -> flow run start -> `fetch-campaign` task start, for single deliveries spaced out (each
     launch finishes before the next POST), read from the Prefect API; and the same figure for the new
     campaigns of each concurrency level (queued behind the launcher's concurrency limit of 8).
@@ -111,14 +111,15 @@ def ack_with_launches(st: Stack, launched: list[str]) -> tuple[dict[str, Any], d
 
 
 def ack_receiver_only(st: Stack) -> dict[str, Any]:
-    """The same receiver app on its own store, with a launcher that is never started (no launches)."""
-    from deployments.launcher import Launcher
-    from deployments.receiver import create_receiver
-    from deployments.local import start_receiver
-    from metacentric.store import Store
+    """The same receiver process on a store of its own that no launcher reads (no launches)."""
+    from deployments.receiver_process import start_receiver_process
+    from sandbox.server import free_port
 
-    store = Store(f"sqlite:///{st.var_dir / 'receiver_only.db'}")
-    url, server = start_receiver(create_receiver(st.rt.settings, store, Launcher(store), st.rt.clients.meta))
+    port, nobody = free_port(), free_port()  # its doorbell rings at a port nobody listens on
+    settings = st.rt.settings.model_copy(update={"database_url": f"sqlite:///{st.var_dir / 'receiver_only.db'}"})
+    receiver = start_receiver_process(settings, host="127.0.0.1", port=port, doorbell_port=nobody,
+                                      log_level="warning")
+    url = f"http://127.0.0.1:{port}"
     try:
         pool = [c.id for c in st.new_campaigns(40, "Alone")]  # real campaign ids, never launched here
         levels: dict[str, Any] = {}
@@ -137,7 +138,8 @@ def ack_receiver_only(st: Stack) -> dict[str, Any]:
                                         "load_at_start": at_start}
         return levels
     finally:
-        server.should_exit = True
+        receiver.terminate()
+        receiver.wait(30)
 
 
 def _first_task_latency(st: Stack, posted: dict[str, float]) -> dict[str, Any]:
@@ -187,6 +189,7 @@ def measure() -> dict[str, Any]:
     started = time.perf_counter()
     with stack("webhook") as st:
         figures["stack_start_s"] = round(time.perf_counter() - started, 1)
+        figures["prefect_server_db"] = st.prefect_db
         warm = warm_up(st)
         figures["webhook_to_first_task_spaced"] = spaced_first_task(st)
         levels, under_load = ack_with_launches(st, warm)

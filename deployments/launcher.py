@@ -22,6 +22,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import logging
+import socket
 import threading
 from collections.abc import Coroutine
 from typing import Any, Literal
@@ -37,7 +38,9 @@ DEPLOYMENT_NAME = "launch-campaign/launch-campaign"
 
 class Launcher:
     def __init__(self, store: Store, *, mode: LaunchMode = "inprocess", max_concurrent: int = 8,
-                 poll_s: float = 1.0, max_backoff_s: float = 30.0) -> None:
+                 poll_s: float = 1.0, max_backoff_s: float = 30.0, doorbell: bool = False) -> None:
+        """`doorbell`: also wake on a UDP datagram to 127.0.0.1:`doorbell_port`, for a receiver in another
+        process (`deployments.receiver_process`); the poll still finds what a lost datagram did not announce."""
         self.store = store
         self.mode = mode
         self.poll_s = poll_s
@@ -51,7 +54,18 @@ class Launcher:
         self._wake: asyncio.Event | None = None
         self._in_flight: set[str] = set()
         self._stopping = False
+        self._sharing_clients = False
         self.failures = 0  # consecutive hand-over failures (observable)
+        self._doorbell: socket.socket | None = None
+        if doorbell:
+            self._doorbell = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._doorbell.bind(("127.0.0.1", 0))
+
+    @property
+    def doorbell_port(self) -> int:
+        if self._doorbell is None:
+            raise RuntimeError("this launcher was made without doorbell=True")
+        return int(self._doorbell.getsockname()[1])
 
     # lifecycle -------------------------------------------------------------------------------------
     def start(self) -> Launcher:
@@ -79,23 +93,55 @@ class Launcher:
     # the pump --------------------------------------------------------------------------------------
     async def _pump(self) -> None:
         self._wake = asyncio.Event()
+        if self._doorbell is not None:
+            wake = self._wake
+            await self.loop.create_datagram_endpoint(lambda: _Ring(wake), sock=self._doorbell)
         slots = asyncio.Semaphore(self.max_concurrent)
         tasks: set[asyncio.Task[None]] = set()
         backoff = 0.0
-        while not self._stopping:
-            for delivery in self.store.deliveries(status="received"):
-                if delivery["kind"] != "launch" or delivery["id"] in self._in_flight:
-                    continue
-                self._in_flight.add(delivery["id"])
-                task = asyncio.create_task(self._hand_over(delivery, slots))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            backoff = min(self.max_backoff_s, max(self.poll_s, backoff * 2)) if self.failures else 0.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff or self.poll_s)
-            self._wake.clear()
-        if tasks:
-            await asyncio.wait(tasks, timeout=30)
+        async with contextlib.AsyncExitStack() as clients:
+            while not self._stopping:
+                if self.mode == "inprocess" and not self._sharing_clients:
+                    self._sharing_clients = await self._share_prefect_clients(clients)
+                backoff = await self._pump_once(slots, tasks, backoff)
+            if tasks:  # before the shared clients close
+                await asyncio.wait(tasks, timeout=30)
+
+    async def _share_prefect_clients(self, clients: contextlib.AsyncExitStack) -> bool:
+        """One Prefect client (async and sync) for every flow run this loop starts.
+
+        Without it each flow run and each sync Prefect call builds its own httpx client, and with it an SSL
+        context (certificate bundle parsed, ~10 ms of CPU each): a fifth of the launcher's CPU, on the
+        event loop every launch shares. The contexts are entered here, in the pump, so that the tasks it
+        creates for hand-overs inherit them. If the Prefect API is down this fails and is tried again at
+        the next look; meanwhile flow runs make their own clients, as Prefect does by default.
+        """
+        from prefect.context import AsyncClientContext, SyncClientContext
+
+        try:
+            await clients.enter_async_context(AsyncClientContext.get_or_create())
+            clients.enter_context(SyncClientContext.get_or_create())
+        except Exception as exc:
+            log.warning("Prefect API not reachable yet (%s); will try again", type(exc).__name__)
+            await clients.aclose()
+            return False
+        return True
+
+    async def _pump_once(self, slots: asyncio.Semaphore, tasks: set[asyncio.Task[None]], backoff: float) -> float:
+        """Start a hand-over for every received delivery not in flight, then wait to be woken (or the poll)."""
+        for delivery in self.store.deliveries(status="received"):
+            if delivery["kind"] != "launch" or delivery["id"] in self._in_flight:
+                continue
+            self._in_flight.add(delivery["id"])
+            task = asyncio.create_task(self._hand_over(delivery, slots))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        backoff = min(self.max_backoff_s, max(self.poll_s, backoff * 2)) if self.failures else 0.0
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=backoff or self.poll_s)
+        self._wake.clear()
+        return backoff
 
     async def _hand_over(self, delivery: dict[str, Any], slots: asyncio.Semaphore) -> None:
         try:
@@ -145,3 +191,13 @@ class Launcher:
             response = await http.post(f"{PREFECT_API_URL.value()}/events", json=[event])
             response.raise_for_status()
         return str(event["id"])  # the run id is recorded by the flow itself when it starts
+
+
+class _Ring(asyncio.DatagramProtocol):
+    """The doorbell: any datagram means "look in the store now"."""
+
+    def __init__(self, wake: asyncio.Event) -> None:
+        self._wake = wake
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self._wake.set()

@@ -2,7 +2,8 @@
 
 - a sandbox on a free loopback port (sandbox mode, unless METACENTRIC_SANDBOX_URL names a running one),
 - a local Prefect server (unless PREFECT_API_URL names one),
-- the receiver + launcher (this process), subscribed to the sandbox's Meta webhooks,
+- the launcher (this process) and the receiver (a child process, deployments/receiver_process.py),
+  subscribed to the sandbox's Meta webhooks,
 - the three deployments served by a child process (deployments/served.py).
 """
 
@@ -19,8 +20,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
-
-import uvicorn
 
 from deployments.launcher import Launcher, LaunchMode
 
@@ -51,28 +50,30 @@ def run_serve(*, host: str = "127.0.0.1", port: int = 8000, launch_mode: LaunchM
         rt = runtime.configure()
         served = subprocess.Popen([sys.executable, "-m", "deployments.served"], env={**os.environ})
         stack.callback(_stop_child, served)
-        launcher = Launcher(rt.store, mode=launch_mode).start()
+        launcher = Launcher(rt.store, mode=launch_mode, doorbell=True).start()
         stack.callback(launcher.stop)
 
-        from deployments.receiver import create_receiver
+        from deployments.receiver_process import start_receiver_process
 
-        app = create_receiver(rt.settings, rt.store, launcher, rt.clients.meta)
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+        # The receiver runs in its own process: its acknowledgements do not wait on the launches' GIL.
+        receiver = start_receiver_process(rt.settings, host=host, port=port, doorbell_port=launcher.doorbell_port)
+        stack.callback(_stop_child, receiver)
         if rt.settings.mode == "sandbox":
             callback = f"http://{_loopback_if_any(host)}:{port}/webhooks/meta"
-            verify_token = rt.settings.meta_webhook_verify_token.get_secret_value()
-            threading.Thread(target=_subscribe_when_up, name="meta-webhook-subscription", daemon=True,
-                             args=(server, launcher, rt.clients.meta, callback, verify_token)).start()
+            _subscribe(launcher, rt.clients.meta, callback, rt.settings.meta_webhook_verify_token.get_secret_value())
 
         print(f"receiver: http://{host}:{port}  (dashboard /dashboard, API docs /docs)")
-        server.run()
+        while receiver.poll() is None and served.poll() is None:
+            time.sleep(0.5)
+        if receiver.poll() is not None or served.poll() is not None:
+            raise SystemExit(f"a child process exited (receiver: {receiver.poll()}, deployments: {served.poll()})")
 
 
 def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
     """SIGTERM (docker stop, Railway, systemd) unwinds like Ctrl-C, so the children are stopped too.
 
-    uvicorn shuts down gracefully on SIGTERM and then re-raises it with the previous handler; with the
-    default handler the process died right there and left the Prefect server and the served process running.
+    With the default handler the process would die right there and leave the Prefect server, the receiver
+    and the served process running.
     """
     raise SystemExit(128 + signum)
 
@@ -91,25 +92,12 @@ def _loopback_if_any(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
-def _subscribe_when_up(server: uvicorn.Server, launcher: Launcher, meta: MetaClient, callback: str,
-                       verify_token: str, timeout_s: float = 60.0) -> None:
-    """Subscribe the receiver to Meta's webhooks once it accepts connections.
-
-    Meta (here the sandbox) verifies the callback with a GET before it accepts the subscription, so this
-    cannot run in a startup hook: uvicorn binds its socket only after startup hooks finish, and the
-    handshake would be refused (the subscription failed and `serve` exited).
-    """
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if server.should_exit:
-            return
-        if time.monotonic() > deadline:
-            log.error("the receiver did not start within %.0f s; not subscribed to Meta's webhooks", timeout_s)
-            return
-        time.sleep(0.05)
+def _subscribe(launcher: Launcher, meta: MetaClient, callback: str, verify_token: str, timeout_s: float = 60.0) -> None:
+    """Subscribe the (running) receiver to Meta's webhooks: Meta, here the sandbox, verifies the callback
+    with a GET first. A failure is logged, not fatal: the receiver still serves the API."""
     try:
         launcher.submit(meta.subscribe_webhooks(callback, verify_token)).result(timeout_s)
-    except Exception as exc:  # the receiver still serves the API; say why Meta's webhooks will not arrive
+    except Exception as exc:
         log.error("could not subscribe %s to Meta's webhooks: %s", callback, exc)
     else:
         print(f"subscribed to Meta webhooks: {callback}")

@@ -61,7 +61,7 @@ async def launch_campaign(campaign_id: str, publish_now: bool = True) -> State:
 
     campaign = await fetch_campaign(rt.clients.meta, rt.store, rt.settings, campaign_id)
     rt.store.set_campaign_state(campaign_id, "RUNNING")
-    analysis = analyze_campaign(rt.store, campaign, now=platform_now(rt.settings), immediate=publish_now,
+    analysis = await analyze_campaign(rt.store, campaign, now=platform_now(rt.settings), immediate=publish_now,
                                 min_platform_budget=rt.settings.min_platform_budget)
     plans = [analysis.plan_for(p) for p in analysis.recommended_platforms]
     logger.info("virality %.2f; publishing to %s", analysis.virality_score, ", ".join(p.platform for p in plans))

@@ -133,7 +133,7 @@ async def prepare(rt: Runtime, campaign_id: str, until: date) -> Cycle | None:
     if not current:
         cycle.note = "no ad sets to optimize"
         return cycle
-    cycle.decision = decide_budget.with_options(task_run_name=f"decide-{campaign_id}")(
+    cycle.decision = await decide_budget.with_options(task_run_name=f"decide-{campaign_id}")(
         rt.store, rt.settings, campaign, current, window)
     return cycle
 

@@ -6,13 +6,13 @@ fails with IntegrityError, whatever process or thread makes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,8 @@ from metacentric.tables import (
     WebhookDeliveryRow,
 )
 from models import Analysis, BudgetDecision, Campaign, PublishResult
+
+Delivery = tuple[str, str | None, dict[str, Any]]  # (delivery id, campaign to launch or None, payload)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -262,6 +264,49 @@ class Store:
             except IntegrityError:
                 continue  # a concurrent delivery won the race; look again
         return "duplicate"
+
+    def accept_deliveries(self, deliveries: Sequence[Delivery]) -> list[str]:
+        """`accept_delivery` for many deliveries in one transaction, outcomes in order (the receiver's group
+        commit: one commit for every request that arrived while the last one was being written).
+
+        Within the batch the first delivery for a campaign claims it, as if they had come one by one. If
+        another process wins a race meanwhile, the batch is rolled back and accepted one by one.
+        """
+        ids = {d[0] for d in deliveries}
+        campaigns = {d[1] for d in deliveries if d[1] is not None}
+        try:
+            # Core statements, not ORM objects: this runs for every webhook, and the ORM's unit of work
+            # cost more than the SQL itself.
+            with self.engine.begin() as conn:
+                seen = set(conn.scalars(select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.id.in_(ids))))
+                claimed = set(conn.scalars(
+                    select(LaunchRow.campaign_id).where(LaunchRow.campaign_id.in_(campaigns))))
+                outcomes: list[str] = []
+                new_deliveries: list[dict[str, Any]] = []
+                new_launches: list[dict[str, Any]] = []
+                for delivery_id, campaign_id, payload in deliveries:
+                    if delivery_id in seen:
+                        outcomes.append("duplicate")
+                        continue
+                    seen.add(delivery_id)
+                    if campaign_id is None:
+                        kind = "ignored"
+                    elif campaign_id in claimed:
+                        kind = "duplicate"
+                    else:
+                        kind = "launch"
+                        claimed.add(campaign_id)
+                        new_launches.append({"campaign_id": campaign_id, "delivery_id": delivery_id})
+                    new_deliveries.append({"id": delivery_id, "kind": kind, "campaign_id": campaign_id,
+                                           "payload": payload, "status": "received" if kind == "launch" else "ignored"})
+                    outcomes.append(kind)
+                if new_launches:
+                    conn.execute(insert(LaunchRow), new_launches)
+                if new_deliveries:
+                    conn.execute(insert(WebhookDeliveryRow), new_deliveries)
+            return outcomes
+        except IntegrityError:
+            return [self.accept_delivery(*d) for d in deliveries]
 
     def claim_launch(self, campaign_id: str, delivery_id: str) -> bool:
         """True for the first delivery that asks to launch this campaign, False for every later one."""

@@ -31,8 +31,8 @@ def bounds_for(campaign: Campaign, settings: Settings) -> Bounds:
 
 
 @task(name="decide-budget", cache_policy=NO_CACHE)
-def decide_budget(store: Store, settings: Settings, campaign: Campaign, current: dict[str, float],
-                  window: str) -> BudgetDecision:
+async def decide_budget(store: Store, settings: Settings, campaign: Campaign, current: dict[str, float],
+                       window: str) -> BudgetDecision:
     state = update(AllocatorState(), observations(store, campaign.id))
     seed = int.from_bytes(hashlib.sha256(f"{campaign.id}|{window}".encode()).digest()[:4], "big")
     proposal = propose(state, current, bounds_for(campaign, settings), rng_seed=seed)

@@ -40,8 +40,8 @@ def unavailable_platforms(store: Store, now: datetime) -> dict[Platform, str]:
 
 
 @task(name="analyze", cache_policy=NO_CACHE)
-def analyze_campaign(store: Store, campaign: Campaign, *, now: datetime, immediate: bool = True,
-                     min_platform_budget: float = 0.0) -> Analysis:
+async def analyze_campaign(store: Store, campaign: Campaign, *, now: datetime, immediate: bool = True,
+                           min_platform_budget: float = 0.0) -> Analysis:
     """`now` is the platforms' time (the sandbox's clock in sandbox mode): quota windows are in it."""
     existing = store.latest_analysis(campaign.id)
     if existing is not None:

@@ -6,8 +6,9 @@ fixture and start a second server. So `chaos_prefect`, in this order:
 1. uses `prefect_harness` if it is visible (if it moves to tests/conftest.py, nothing else is needed);
 2. else reuses the harness already running in this process (the chaos tests are moved to the end of the
    run, after the flow and e2e tests started theirs);
-3. else enters tests/flows/conftest.py's `prefect_test_harness` (shared and reference-counted when
-   tests/e2e/conftest.py has wrapped it), i.e. starts one only when the chaos tests run alone.
+3. else (the chaos tests run alone: `make chaos`) starts a local Prefect server as `metacentric serve`
+   does, on a fresh PostgreSQL database when 127.0.0.1:5432 answers (a SQLite-backed server makes
+   hundreds of concurrent launches queue on its write lock), else on SQLite.
 """
 
 from __future__ import annotations
@@ -69,10 +70,14 @@ def chaos_prefect(request: pytest.FixtureRequest) -> Iterator[str]:
     if _running_harness_server() is not None:
         yield str(PREFECT_API_URL.value())
         return
-    import tests.flows.conftest as flows_conftest
+    import tempfile
 
-    with flows_conftest.prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
+    from metacentric.prefect_server import prefect_api, prefect_database
+
+    with (tempfile.TemporaryDirectory(prefix="chaos-prefect-") as home,
+          prefect_database("metacentric_chaos", "auto") as kind, prefect_api(Path(home), startup_timeout=120) as url):
+        print(f"\nchaos: Prefect server at {url} on {kind}")
+        yield url
 
 
 @pytest.fixture

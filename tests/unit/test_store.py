@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
 
 from metacentric.store import Store
 from models import BudgetDecision, PublishResult
@@ -49,6 +53,41 @@ def test_launch_claimed_once_under_concurrency(store: Store) -> None:
     assert len(store.deliveries()) == 20
 
 
+def test_a_batch_accepts_as_if_one_by_one(store: Store) -> None:
+    assert store.accept_delivery("old", "c1", {}) == "launch"
+    outcomes = store.accept_deliveries([
+        ("a", "c1", {}),  # c1 was claimed before the batch
+        ("b", "c2", {}), ("c", "c2", {}),  # the first for c2 in the batch claims it
+        ("b", "c2", {}),  # the same delivery twice in one batch
+        ("old", "c1", {}),  # a delivery seen before the batch
+        ("d", None, {"field": "creative_fatigue"}),
+    ])
+    assert outcomes == ["duplicate", "launch", "duplicate", "duplicate", "duplicate", "ignored"]
+    assert store.launch("c2") == {"campaign_id": "c2", "delivery_id": "b", "flow_run_id": None}
+    assert sorted(d["id"] for d in store.deliveries()) == ["a", "b", "c", "d", "old"]
+
+
+def test_a_batch_that_loses_a_race_falls_back_to_one_by_one(store: Store) -> None:
+    # Another process claims c5 between the batch's reads and its writes: the batch is rolled back and
+    # each delivery accepted alone, so the others are not lost with it.
+    raced = False
+
+    def another_process_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        nonlocal raced
+        if statement.startswith("INSERT INTO launches") and not raced:
+            raced = True
+            store.accept_delivery("elsewhere", "c5", {})
+
+    event.listen(store.engine, "before_cursor_execute", another_process_first)
+    try:
+        assert store.accept_deliveries([("x1", "c5", {}), ("x2", "c6", {})]) == ["duplicate", "launch"]
+    finally:
+        event.remove(store.engine, "before_cursor_execute", another_process_first)
+    assert raced
+    assert store.launch("c5") == {"campaign_id": "c5", "delivery_id": "elsewhere", "flow_run_id": None}
+    assert sorted(d["id"] for d in store.deliveries()) == ["elsewhere", "x1", "x2"]
+
+
 def test_non_launch_delivery_recorded_not_launched(store: Store) -> None:
     assert store.accept_delivery("e1", None, {"field": "creative_fatigue"}) == "ignored"
     assert store.launch("c1") is None
@@ -72,8 +111,6 @@ def test_token_swap_is_compare_and_set(store: Store) -> None:
 
 
 def test_postgres_store_when_available() -> None:
-    import pytest
-
     psycopg = pytest.importorskip("psycopg")
     try:
         psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
