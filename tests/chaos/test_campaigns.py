@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.world import FAULT_KINDS, World, deliveries_for, fault_plan, running_world
+from tests.chaos.world import FAULT_KINDS, World, deliveries_for, fault_plan, keep_figures, running_world
 
 
-async def run_chaos(world: World, n: int, *, seed: int, fault_rate: float = 0.2, kinds: tuple[str, ...] = FAULT_KINDS,
+async def run_chaos(world: World, n: int, *, name: str, seed: int, fault_rate: float = 0.2,
+                    kinds: tuple[str, ...] = FAULT_KINDS,
                     tiktok_rate_limits: int = 1, duplicate_fraction: float = 0.3, launch_timeout_s: float = 900,
                     reconcile_concurrency: int = 8) -> dict[str, object]:
     started = time.monotonic()
@@ -58,7 +59,7 @@ async def run_chaos(world: World, n: int, *, seed: int, fault_rate: float = 0.2,
         "flow_runs": agreement.flow_runs,
         "launch_phase_s": round(launched_s, 1), "total_s": round(time.monotonic() - started, 1),
     }
-    print("\nchaos figures:", figures)
+    keep_figures(name, figures)
     assert not left, f"still unpublished after {world.reconcile_passes} reconcile passes:\n" + "\n".join(
         world.describe(left))
     assert not agreement.problems, "\n".join(agreement.problems[:40])
@@ -75,7 +76,8 @@ async def test_fast_slice_15_campaigns_under_faults(chaos_prefect: str, quick_re
     afford and a slice of the default suite cannot.
     """
     with running_world(tmp_path) as world:
-        figures = await run_chaos(world, 15, seed=15, kinds=("transient", "ambiguous", "drop_connection"))
+        figures = await run_chaos(world, 15, name="campaigns_15_fast_slice", seed=15,
+                                  kinds=("transient", "ambiguous", "drop_connection"))
     assert figures["faults_total"] > 0  # the faults did fire
 
 
@@ -84,6 +86,7 @@ async def test_500_campaigns_under_faults(chaos_prefect: str, tmp_path: Path) ->
     # Many launches in flight: most of a launch's time is spent waiting (429 windows of up to a minute,
     # retry backoff, async processing), not computing.
     with running_world(tmp_path, max_concurrent=128, separate_sandbox=True) as world:
-        figures = await run_chaos(world, 500, seed=500, launch_timeout_s=1800, reconcile_concurrency=32)
+        figures = await run_chaos(world, 500, name="campaigns_500", seed=500, launch_timeout_s=1800,
+                                  reconcile_concurrency=32)
     # Re-running is the answer for retries that ran out, not a way of life: most launches need none.
     assert figures["campaigns_needing_reconcile"] <= 250  # type: ignore[operator]

@@ -22,7 +22,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from sandbox.faults import FaultRule
-from tests.chaos.world import World, fault_plan, running_world
+from tests.chaos.world import World, fault_plan, keep_figures, running_world
 
 ROOT = Path(__file__).resolve().parents[2]
 UPLOAD_ENDPOINTS = {"youtube": "upload.chunk", "tiktok": "upload.chunk", "instagram": "rupload",
@@ -109,5 +109,5 @@ async def test_workers_killed_at_random_moments_under_faults(chaos_prefect: str,
         world.set_faults(fault_plan(0.2))
         figures = await rerun_and_check(world, ids)
         world.set_faults([])
-    print(f"\nworker kills at {kills} s; {figures}")
+    keep_figures("worker_kills", {"kills_at_s": kills, **figures})
     assert kills

@@ -396,9 +396,17 @@ class World:
             if len(mine) not in expected:
                 problems.append(f"{cid}: {len(mine)} flow runs in Prefect, expected {sorted(expected)} "
                                 f"(the launch + {self.reconciled[cid]} reconcile)")
-            if mine and launch["flow_run_id"] != str(mine[0].id):
-                problems.append(f"{cid}: the launch row names flow run {launch['flow_run_id']}, Prefect's first "
-                                f"run is {mine[0].id}")
+            run_ids = [str(r.id) for r in mine]
+            if mine and launch["flow_run_id"] not in run_ids:
+                problems.append(f"{cid}: the launch row names flow run {launch['flow_run_id']}, which Prefect "
+                                f"does not have ({run_ids})")
+            elif mine and launch["flow_run_id"] != run_ids[0]:
+                # Only a run killed after Prefect created it and before its first line recorded it may come
+                # first without being named; such a run never completed.
+                earlier = mine[:run_ids.index(launch["flow_run_id"])]
+                if any(r.state is not None and r.state.is_completed() for r in earlier):
+                    problems.append(f"{cid}: the launch row names flow run {launch['flow_run_id']}, but an "
+                                    f"earlier run completed: {run_ids}")
             if mine and not mine[-1].state.is_completed():
                 problems.append(f"{cid}: the last flow run ended {mine[-1].state.type.value}: "
                                 f"{mine[-1].state.message}")
@@ -435,6 +443,17 @@ def relax_client_limits(rt: Runtime) -> None:
     tiktok: Any = rt.clients.publishers[Platform.TIKTOK]
     tiktok.daily_post_cap = BIG
     tiktok.windows = CallWindows({k: BIG for k in TIKTOK_RATE_LIMITS})
+
+
+FIGURES_DIR = Path(__file__).resolve().parents[2] / "var" / "chaos"
+
+
+def keep_figures(name: str, figures: dict[str, Any]) -> None:
+    """Print a run's figures and keep them in var/chaos/<name>.json (pytest hides a passing test's output)."""
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    record = {"test": name, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figures}
+    (FIGURES_DIR / f"{name}.json").write_text(json.dumps(record, indent=2, default=str))
+    print(f"\n{name}: {figures}")
 
 
 @dataclass
