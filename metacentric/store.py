@@ -312,12 +312,6 @@ class Store:
         """True for the first delivery that asks to launch this campaign, False for every later one."""
         return self._insert_once(LaunchRow(campaign_id=campaign_id, delivery_id=delivery_id))
 
-    def set_launch_flow_run(self, campaign_id: str, flow_run_id: str) -> None:
-        with self.session() as s:
-            row = s.get(LaunchRow, campaign_id)
-            if row is not None:
-                row.flow_run_id = flow_run_id
-
     def set_launch_flow_run_if_missing(self, campaign_id: str, flow_run_id: str) -> None:
         with self.session() as s:
             row = s.get(LaunchRow, campaign_id)
