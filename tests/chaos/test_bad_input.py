@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from metacentric.tables import LaunchRow
 from tests.chaos.corpus import VALID_CREATED, Case, corpus, generated
-from tests.chaos.world import World, running_world, sign
+from tests.chaos.world import World, keep_figures, running_world, sign
 
 BODY_ENDPOINTS = ("/webhooks/meta", "/webhook/campaign-created")
 ORCHESTRATION = "/campaigns/create-with-orchestration"
@@ -121,7 +121,8 @@ async def test_fuzzed_webhook_corpus(chaos_prefect: str, tmp_path: Path) -> None
     with running_world(tmp_path) as world:
         cases = corpus(seed=1234) + generated(seed=99)[7:]
         seen = await check_corpus(world, cases)
-    print("\nfuzz answers:", dict(sorted(Counter(k.rsplit(" ", 1)[-1] for k in seen.elements()).items())))
+    keep_figures("fuzzed_bodies", {"cases": len(cases), "answers": dict(sorted(
+        Counter(k.rsplit(" ", 1)[-1] for k in seen.elements()).items()))})
 
 
 @pytest.mark.chaos
@@ -136,6 +137,6 @@ async def test_schemathesis_against_the_receiver_schema(chaos_prefect: str, tmp_
         problems = report.failures + nothing_launched(world)
         if await flow_run_count(world):
             problems.append("flow runs started")
-    print("\nschemathesis:", report.summary())
+    keep_figures("schemathesis", report.summary())
     assert report.calls > 0
     assert not problems, "\n".join(problems[:40])
