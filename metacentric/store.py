@@ -246,67 +246,56 @@ class Store:
         already claimed, or this exact delivery was seen) or "ignored" (not a launch signal). One
         transaction means a crash cannot leave a claimed launch without its delivery, or the reverse.
         """
-        for _ in range(3):
-            try:
-                with self.session() as s:
-                    if s.get(WebhookDeliveryRow, delivery_id) is not None:
-                        return "duplicate"
-                    if campaign_id is None:
-                        kind = "ignored"
-                    elif s.get(LaunchRow, campaign_id) is not None:
-                        kind = "duplicate"
-                    else:
-                        kind = "launch"
-                        s.add(LaunchRow(campaign_id=campaign_id, delivery_id=delivery_id))
-                    s.add(WebhookDeliveryRow(id=delivery_id, kind=kind, campaign_id=campaign_id, payload=payload,
-                                             status="received" if kind == "launch" else "ignored"))
-                return kind
-            except IntegrityError:
-                continue  # a concurrent delivery won the race; look again
-        return "duplicate"
+        return self.accept_deliveries([(delivery_id, campaign_id, payload)])[0]
 
     def accept_deliveries(self, deliveries: Sequence[Delivery]) -> list[str]:
         """`accept_delivery` for many deliveries in one transaction, outcomes in order (the receiver's group
         commit: one commit for every request that arrived while the last one was being written).
 
         Within the batch the first delivery for a campaign claims it, as if they had come one by one. If
-        another process wins a race meanwhile, the batch is rolled back and accepted one by one.
+        another process wins a race meanwhile, the transaction is rolled back: a batch is then accepted one
+        by one, a single delivery looks again (three times, then it is a duplicate).
         """
+        for _ in range(3):
+            try:
+                return self._accept_batch(deliveries)
+            except IntegrityError:
+                if len(deliveries) > 1:
+                    return [self.accept_delivery(*d) for d in deliveries]
+        return ["duplicate"]
+
+    def _accept_batch(self, deliveries: Sequence[Delivery]) -> list[str]:
         ids = {d[0] for d in deliveries}
         campaigns = {d[1] for d in deliveries if d[1] is not None}
-        try:
-            # Core statements, not ORM objects: this runs for every webhook, and the ORM's unit of work
-            # cost more than the SQL itself.
-            with self.engine.begin() as conn:
-                seen = set(conn.scalars(select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.id.in_(ids))))
-                claimed = set(conn.scalars(
-                    select(LaunchRow.campaign_id).where(LaunchRow.campaign_id.in_(campaigns))))
-                outcomes: list[str] = []
-                new_deliveries: list[dict[str, Any]] = []
-                new_launches: list[dict[str, Any]] = []
-                for delivery_id, campaign_id, payload in deliveries:
-                    if delivery_id in seen:
-                        outcomes.append("duplicate")
-                        continue
-                    seen.add(delivery_id)
-                    if campaign_id is None:
-                        kind = "ignored"
-                    elif campaign_id in claimed:
-                        kind = "duplicate"
-                    else:
-                        kind = "launch"
-                        claimed.add(campaign_id)
-                        new_launches.append({"campaign_id": campaign_id, "delivery_id": delivery_id})
-                    new_deliveries.append({"id": delivery_id, "kind": kind, "campaign_id": campaign_id,
-                                           "payload": payload, "status": "received" if kind == "launch" else "ignored"})
-                    outcomes.append(kind)
-                if new_launches:
-                    conn.execute(insert(LaunchRow), new_launches)
-                if new_deliveries:
-                    conn.execute(insert(WebhookDeliveryRow), new_deliveries)
-            return outcomes
-        except IntegrityError:
-            return [self.accept_delivery(*d) for d in deliveries]
+        # Core statements, not ORM objects: this runs for every webhook, and the ORM's unit of work cost
+        # more than the SQL itself.
+        with self.engine.begin() as conn:
+            seen = set(conn.scalars(select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.id.in_(ids))))
+            claimed = set(conn.scalars(select(LaunchRow.campaign_id).where(LaunchRow.campaign_id.in_(campaigns))))
+            outcomes: list[str] = []
+            new_deliveries: list[dict[str, Any]] = []
+            new_launches: list[dict[str, Any]] = []
+            for delivery_id, campaign_id, payload in deliveries:
+                if delivery_id in seen:
+                    outcomes.append("duplicate")
+                    continue
+                seen.add(delivery_id)
+                if campaign_id is None:
+                    kind = "ignored"
+                elif campaign_id in claimed:
+                    kind = "duplicate"
+                else:
+                    kind = "launch"
+                    claimed.add(campaign_id)
+                    new_launches.append({"campaign_id": campaign_id, "delivery_id": delivery_id})
+                new_deliveries.append({"id": delivery_id, "kind": kind, "campaign_id": campaign_id,
+                                       "payload": payload, "status": "received" if kind == "launch" else "ignored"})
+                outcomes.append(kind)
+            if new_launches:
+                conn.execute(insert(LaunchRow), new_launches)
+            if new_deliveries:
+                conn.execute(insert(WebhookDeliveryRow), new_deliveries)
+        return outcomes
 
     def claim_launch(self, campaign_id: str, delivery_id: str) -> bool:
         """True for the first delivery that asks to launch this campaign, False for every later one."""
