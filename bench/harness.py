@@ -235,6 +235,7 @@ def stack(name: str, *, receiver: bool = True, launcher_concurrency: int = 8,
     """The demo's wiring with the lifted limits; everything under var/bench/<name> (removed first)."""
     quiet()
     from deployments.launcher import Launcher
+    from deployments.local import stop_process
     from deployments.receiver_process import start_receiver_process
     from metacentric import runtime
     from metacentric.media import make_demo_video
@@ -266,8 +267,7 @@ def stack(name: str, *, receiver: bool = True, launcher_concurrency: int = 8,
             yield st
         finally:
             if receiving is not None:
-                receiving.terminate()
-                receiving.wait(30)
+                stop_process(receiving, 30)
             with contextlib.suppress(Exception):  # closing is tidiness; the figures are already taken
                 launcher.submit(rt.clients.aclose()).result(10)
             launcher.stop(timeout=60)

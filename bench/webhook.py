@@ -112,6 +112,7 @@ def ack_with_launches(st: Stack, launched: list[str]) -> tuple[dict[str, Any], d
 
 def ack_receiver_only(st: Stack) -> dict[str, Any]:
     """The same receiver process on a store of its own that no launcher reads (no launches)."""
+    from deployments.local import stop_process
     from deployments.receiver_process import start_receiver_process
     from sandbox.server import free_port
 
@@ -138,8 +139,7 @@ def ack_receiver_only(st: Stack) -> dict[str, Any]:
                                         "load_at_start": at_start}
         return levels
     finally:
-        receiver.terminate()
-        receiver.wait(30)
+        stop_process(receiver, 30)
 
 
 def _first_task_latency(st: Stack, posted: dict[str, float]) -> dict[str, Any]:

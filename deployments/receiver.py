@@ -183,13 +183,13 @@ def create_receiver(settings: Settings, store: Store, launcher: Handover, meta: 
                 campaign_id = change.campaign_to_launch()
                 if campaign_id is not None and not META_ID.fullmatch(campaign_id):
                     raise bad_meta_id(f"entry.{i}.changes.{j}.value")
-        changes = [(entry, change) for entry in hook.entry for change in entry.changes]
+        changes = [(entry, change, change.campaign_to_launch()) for entry in hook.entry for change in entry.changes]
         outcomes = await writer.accept([
-            (delivery_key(entry.id, entry.time, change.field, change.value), change.campaign_to_launch(),
-             {"entry": entry.id, "time": entry.time, **change.model_dump()}) for entry, change in changes])
+            (delivery_key(entry.id, entry.time, change.field, change.value), campaign_id,
+             {"entry": entry.id, "time": entry.time, **change.model_dump()}) for entry, change, campaign_id in changes])
         return {"received": len(outcomes), "changes": [
-            {"field": change.field, "campaign_id": change.campaign_to_launch(), "outcome": outcome}
-            for (_, change), outcome in zip(changes, outcomes, strict=True)]}
+            {"field": change.field, "campaign_id": campaign_id, "outcome": outcome}
+            for (_, change, campaign_id), outcome in zip(changes, outcomes, strict=True)]}
 
     @app.post("/webhook/campaign-created")
     async def campaign_created(request: Request) -> dict[str, Any]:

@@ -18,13 +18,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Coroutine
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
+from deployments.local import loopback_if_any, wait_healthy
 from metacentric.settings import Settings
 
 
@@ -63,18 +62,12 @@ def start_receiver_process(settings: Settings, *, host: str, port: int, doorbell
         [sys.executable, "-m", "deployments.receiver_process", "--host", host, "--port", str(port),
          "--doorbell", str(doorbell_port), "--log-level", log_level],
         env={**os.environ, **settings_env(settings)})
-    url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}/healthz"
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the receiver process did not start on {host}:{port} (exit {process.poll()})")
-        time.sleep(0.1)
+    try:
+        wait_healthy(f"http://{loopback_if_any(host)}:{port}", process=process, timeout_s=timeout_s)
+    except RuntimeError:
+        process.kill()
+        raise
+    return process
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from deployments.launcher import Launcher, LaunchMode
+from deployments.local import loopback_if_any, stop_process
 
 if TYPE_CHECKING:
     from platforms.meta import MetaClient
@@ -49,7 +50,7 @@ def run_serve(*, host: str = "127.0.0.1", port: int = 8000, launch_mode: LaunchM
         print(f"prefect: {api_url.removesuffix('/api')}")
         rt = runtime.configure()
         served = subprocess.Popen([sys.executable, "-m", "deployments.served"], env={**os.environ})
-        stack.callback(_stop_child, served)
+        stack.callback(stop_process, served)
         launcher = Launcher(rt.store, mode=launch_mode, doorbell=True).start()
         stack.callback(launcher.stop)
 
@@ -57,9 +58,9 @@ def run_serve(*, host: str = "127.0.0.1", port: int = 8000, launch_mode: LaunchM
 
         # The receiver runs in its own process: its acknowledgements do not wait on the launches' GIL.
         receiver = start_receiver_process(rt.settings, host=host, port=port, doorbell_port=launcher.doorbell_port)
-        stack.callback(_stop_child, receiver)
+        stack.callback(stop_process, receiver)
         if rt.settings.mode == "sandbox":
-            callback = f"http://{_loopback_if_any(host)}:{port}/webhooks/meta"
+            callback = f"http://{loopback_if_any(host)}:{port}/webhooks/meta"
             _subscribe(launcher, rt.clients.meta, callback, rt.settings.meta_webhook_verify_token.get_secret_value())
 
         print(f"receiver: http://{host}:{port}  (dashboard /dashboard, API docs /docs)")
@@ -76,20 +77,6 @@ def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
     and the served process running.
     """
     raise SystemExit(128 + signum)
-
-
-def _stop_child(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _loopback_if_any(host: str) -> str:
-    """The address the local sandbox should call back: a wildcard bind is reachable on loopback."""
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 def _subscribe(launcher: Launcher, meta: MetaClient, callback: str, verify_token: str, timeout_s: float = 60.0) -> None:

@@ -16,11 +16,9 @@ import dataclasses
 import hashlib
 import hmac
 import json
-import logging
 import random
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -31,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from prefect import tags
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
@@ -39,6 +36,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from sqlalchemy import select
 
 from deployments.launcher import Launcher
+from deployments.local import start_receiver, stop_process, wait_healthy
 from deployments.receiver import create_receiver
 from metacentric import runtime as runtime_module
 from metacentric.media import make_demo_video
@@ -420,24 +418,6 @@ class World:
             flow_runs=len(runs), problems=problems)
 
 
-def start_receiver(app: Any) -> tuple[str, uvicorn.Server]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
-    threading.Thread(target=server.run, name="chaos-receiver", daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(400):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                # uvicorn's logging setup for this server turned the sandbox's error log back on; its
-                # deliberate connection drops are faults, not errors (see sandbox.server.start_in_thread).
-                logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-                return url, server
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError("the receiver did not start")
-
-
 def relax_client_limits(rt: Runtime) -> None:
     """The TikTok client keeps its own copy of the daily cap and per-minute windows: raise them as well."""
     tiktok: Any = rt.clients.publishers[Platform.TIKTOK]
@@ -461,14 +441,6 @@ class ProcessSandbox:
     url: str
     process: subprocess.Popen[bytes]
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
 
 @contextmanager
 def sandbox_in_process(config: SandboxConfig, seed: int) -> Iterator[ProcessSandbox]:
@@ -478,18 +450,10 @@ def sandbox_in_process(config: SandboxConfig, seed: int) -> Iterator[ProcessSand
                              json.dumps(dataclasses.asdict(config))], cwd=root)
     sandbox = ProcessSandbox(f"http://127.0.0.1:{port}", proc)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(sandbox.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the sandbox process did not start (exit {proc.poll()})") from None
-                time.sleep(0.1)
+        wait_healthy(sandbox.url, process=proc)
         yield sandbox
     finally:
-        sandbox.stop()
+        stop_process(proc)
 
 
 @contextmanager
@@ -509,7 +473,8 @@ def running_world(var_dir: Path, *, settings: dict[str, Any] | None = None,
         relax_client_limits(rt)
         with tags(tag):  # the launcher thread copies this context: its flow runs carry the tag
             launcher = Launcher(rt.store, max_concurrent=max_concurrent).start()  # polls each second, as serve does
-        url, server = start_receiver(create_receiver(rt.settings, rt.store, launcher, rt.clients.meta))
+        url, server = start_receiver(create_receiver(rt.settings, rt.store, launcher, rt.clients.meta),
+                                     name="chaos-receiver")
         world = World(sandbox=sandbox, rt=rt, launcher=launcher, receiver_url=url, tag=tag,
                       video=make_demo_video(var_dir / "release.mp4", size=video_size, seed=tag),
                       webhook_secret=rt.settings.meta_webhook_app_secret.get_secret_value())
